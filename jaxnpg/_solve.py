@@ -1,0 +1,229 @@
+"""Iterating the NPG step: ``run`` (fixed length, lax.scan) and ``solve`` (to tolerance).
+
+Both are written for one game and work under ``jax.vmap`` (over games, ``tau``,
+``eta`` or initial policies), so a batch runs as one compiled call. ``num_iters``,
+``record_every``, ``max_iters`` and ``measure`` are static; ``tau``, ``eta`` and
+``tol`` are traced, so new values never recompile.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxnpg import _gaps
+from jaxnpg._npg import npg_update
+from jaxnpg._policy import uniform_policy
+from jaxnpg._validation import (check_eta, check_policy, check_positive_int,
+                                check_tau, is_concrete)
+
+
+class RunResult(NamedTuple):
+  """Output of :func:`run` (one game; batch axes lead when vmapped).
+
+  Attributes:
+    logp: final log-policy after ``num_iters`` steps, ``logp[i].shape == (A_i,)``.
+    qre_gap: ``(T,)`` QRE-gap of the iterate ``pi^k`` for each ``k`` in
+      ``iterations``.
+    ne_gap: ``(T,)`` NE-gap of the same iterates.
+    iterations: ``(T,)`` int, the ``k`` of each record: ``0, r, 2r, ...`` and
+      ``num_iters`` (``r = record_every``), so ``T = num_iters // r + 1`` when
+      ``r`` divides ``num_iters``.
+  """
+  logp: tuple[Any, ...]
+  qre_gap: jax.Array
+  ne_gap: jax.Array
+  iterations: jax.Array
+
+
+class SolveResult(NamedTuple):
+  """Output of :func:`solve` (one game; batch axes lead when vmapped).
+
+  Attributes:
+    logp: the last iterate's log-policy.
+    num_iters: int scalar, the NPG steps taken.
+    converged: bool scalar, the stopping measure fell to ``tol`` or below.
+    measure: scalar, the stopping measure at the last iterate.
+    qre_gap: scalar, the QRE-gap at the last iterate.
+    ne_gap: scalar, the NE-gap at the last iterate.
+  """
+  logp: tuple[Any, ...]
+  num_iters: jax.Array
+  converged: jax.Array
+  measure: jax.Array
+  qre_gap: jax.Array
+  ne_gap: jax.Array
+
+
+MEASURES = ("residual", "qre_gap")
+
+
+def _prepare(game, tau, eta, init):
+  """Checks shared by run and solve; returns the initial policy."""
+  if game.batch_shape:
+    raise ValueError(
+        f"Got a batch of games of shape {game.batch_shape}; `run` and `solve` take "
+        "one game. Batch them with jax.vmap, or use jaxnpg.sweep.")
+  check_tau(tau)
+  check_eta(eta)
+  for name, x in (("tau", tau), ("eta", eta)):
+    if is_concrete(x) and jnp.ndim(x) != 0:
+      raise ValueError(
+          f"`{name}` must be a scalar, got shape {jnp.shape(x)}; vmap over it to "
+          "batch.")
+  if init is None:
+    return uniform_policy(game)
+  check_policy(game, init, batched=False)
+  return tuple(jnp.asarray(lp, game.dtype) for lp in init)
+
+
+def _gap_pair(game, logp, payoffs, tau):
+  qre = jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
+  ne = jnp.max(game.ne_gap_per_agent(logp, payoffs))
+  return qre, ne
+
+
+def run(game, tau, eta, num_iters: int, *, init=None,
+        record_every: int = 1) -> RunResult:
+  """Run ``num_iters`` NPG steps from ``init`` and record the gaps (lax.scan).
+
+  Each step's marginal payoffs are computed once and serve both the recorded gaps
+  of ``pi^k`` and the update to ``pi^{k+1}``.
+
+  Args:
+    game: one game (any game type).
+    tau: entropy weight, scalar ``>= 0``.
+    eta: step size, scalar ``> 0``.
+    num_iters: number of NPG steps (static).
+    init: initial log-policy (default: uniform).
+    record_every: record the gaps every this many steps (static, ``>= 1``).
+
+  Returns:
+    A :class:`RunResult`.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game = jaxnpg.random_game(jax.random.key(0), (3, 4, 5))
+    >>> res = jaxnpg.run(game, 1.0, 0.02, 500, record_every=100)
+    >>> res.qre_gap.shape, res.iterations.tolist()
+    ((6,), [0, 100, 200, 300, 400, 500])
+    >>> bool(res.qre_gap[-1] < res.qre_gap[0])
+    True
+  """
+  num_iters = check_positive_int(num_iters, "num_iters", allow_zero=True)
+  record_every = check_positive_int(record_every, "record_every")
+  logp = _prepare(game, tau, eta, init)
+  return _run(game, tau, eta, logp, num_iters=num_iters,
+              record_every=record_every)
+
+
+@functools.partial(jax.jit, static_argnames=("num_iters", "record_every"))
+def _run(game, tau, eta, logp, *, num_iters, record_every):
+  dtype = game.dtype
+  tau = jnp.asarray(tau, dtype)
+  eta = jnp.asarray(eta, dtype) * game.step_scale
+
+  def plain(logp, _):
+    return npg_update(logp, game.payoffs(logp), tau, eta), None
+
+  def block(logp, _):
+    payoffs = game.payoffs(logp)
+    record = _gap_pair(game, logp, payoffs, tau)
+    logp = npg_update(logp, payoffs, tau, eta)
+    if record_every > 1:
+      logp, _ = lax.scan(plain, logp, None, length=record_every - 1)
+    return logp, record
+
+  num_blocks = num_iters // record_every
+  logp, (qre, ne) = lax.scan(block, logp, None, length=num_blocks)
+  remainder = num_iters - num_blocks * record_every
+  if remainder:
+    logp, _ = lax.scan(plain, logp, None, length=remainder)
+  qre_last, ne_last = _gap_pair(game, logp, game.payoffs(logp), tau)
+  iterations = jnp.append(jnp.arange(num_blocks) * record_every, num_iters)
+  return RunResult(logp=logp, qre_gap=jnp.append(qre, qre_last),
+                   ne_gap=jnp.append(ne, ne_last), iterations=iterations)
+
+
+def default_tol(dtype) -> float:
+  """Default stopping tolerance on the fixed-point residual for a dtype."""
+  return 1e-5 if jnp.dtype(dtype).itemsize <= 4 else 1e-10
+
+
+def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
+          measure: str = "residual") -> SolveResult:
+  """Iterate NPG until the stopping measure is ``<= tol`` (lax.while_loop).
+
+  The default measure is the fixed-point residual
+  ``max_i ||log pi_i - log pi_i^*||_inf`` (``pi_i^*`` the soft best response to the
+  current ``pi_-i``). It is linear in the distance to the QRE, whereas the QRE-gap
+  is quadratic in it: a QRE-gap of 1e-15 still leaves policy errors near 1e-8, so a
+  gap tolerance says little about the policy. ``measure="qre_gap"`` stops on the
+  QRE-gap instead. At ``tau = 0`` the residual falls back to the NE-gap.
+
+  Under ``vmap`` every problem stops at its own iteration (finished ones are held
+  fixed while others continue). A run whose measure becomes non-finite stops with
+  ``converged=False``.
+
+  Args:
+    game: one game.
+    tau: entropy weight, scalar ``>= 0``.
+    eta: step size, scalar ``> 0``.
+    tol: stopping tolerance, ``> 0``; default 1e-5 in float32, 1e-10 in float64.
+    max_iters: most NPG steps to take (static).
+    init: initial log-policy (default: uniform).
+    measure: ``"residual"`` (default) or ``"qre_gap"`` (static).
+
+  Returns:
+    A :class:`SolveResult`.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game = jaxnpg.random_game(jax.random.key(0), (3, 4, 5))
+    >>> sol = jaxnpg.solve(game, 1.0, 0.02, tol=1e-5, max_iters=5000)
+    >>> bool(sol.converged), bool(sol.qre_gap < 1e-6)
+    (True, True)
+  """
+  max_iters = check_positive_int(max_iters, "max_iters", allow_zero=True)
+  if measure not in MEASURES:
+    raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}.")
+  logp = _prepare(game, tau, eta, init)
+  if tol is None:
+    tol = default_tol(game.dtype)
+  elif is_concrete(tol) and not float(tol) > 0:
+    raise ValueError(f"`tol` must be > 0, got {tol}.")
+  return _solve(game, tau, eta, tol, logp, max_iters=max_iters, measure=measure)
+
+
+@functools.partial(jax.jit, static_argnames=("max_iters", "measure"))
+def _solve(game, tau, eta, tol, logp, *, max_iters, measure):
+  dtype = game.dtype
+  tau = jnp.asarray(tau, dtype)
+  eta = jnp.asarray(eta, dtype) * game.step_scale
+  tol = jnp.asarray(tol, dtype)
+
+  def evaluate(logp, payoffs):
+    if measure == "residual":
+      return _gaps.fixed_point_residual_from_payoffs(logp, payoffs, tau)
+    return jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
+
+  def cond(state):
+    k, _, _, m = state
+    return (k < max_iters) & (m > tol) & jnp.isfinite(m)
+
+  def body(state):
+    k, logp, payoffs, _ = state
+    logp = npg_update(logp, payoffs, tau, eta)
+    payoffs = game.payoffs(logp)
+    return k + 1, logp, payoffs, evaluate(logp, payoffs)
+
+  payoffs = game.payoffs(logp)
+  state = (jnp.zeros((), jnp.int32), logp, payoffs, evaluate(logp, payoffs))
+  k, logp, payoffs, m = lax.while_loop(cond, body, state)
+  qre, ne = _gap_pair(game, logp, payoffs, tau)
+  return SolveResult(logp=logp, num_iters=k, converged=m <= tol, measure=m,
+                     qre_gap=qre, ne_gap=ne)

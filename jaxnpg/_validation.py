@@ -1,0 +1,104 @@
+"""Argument checks that run before tracing.
+
+Every check here looks only at concrete values. Inside ``jit``/``vmap`` the arguments
+are tracers and their values cannot be known, so value checks are skipped there; the
+public entry points (``run``, ``solve``, ``sweep``, the constructors) call these checks
+on the user's concrete inputs before they build any traced computation.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+  """True when ``x`` holds values we can inspect (not a tracer)."""
+  return not isinstance(x, jax.core.Tracer)
+
+
+def _values(x, name: str) -> np.ndarray | None:
+  if not is_concrete(x):
+    return None
+  arr = np.asarray(x)
+  if arr.dtype.kind not in "biuf":
+    raise ValueError(f"`{name}` must be real numbers, got dtype {arr.dtype}.")
+  return arr
+
+
+def check_tau(tau, name: str = "tau") -> None:
+  """Raise ``ValueError`` unless every value of ``tau`` is finite and ``>= 0``."""
+  arr = _values(tau, name)
+  if arr is None:
+    return
+  if not np.all(np.isfinite(arr)):
+    raise ValueError(f"`{name}` must be finite, got {arr}.")
+  if np.any(arr < 0):
+    raise ValueError(f"`{name}` must be >= 0 (the entropy weight), got {arr}.")
+
+
+def check_eta(eta, name: str = "eta") -> None:
+  """Raise ``ValueError`` unless every value of ``eta`` is finite and ``> 0``."""
+  arr = _values(eta, name)
+  if arr is None:
+    return
+  if not np.all(np.isfinite(arr)):
+    raise ValueError(f"`{name}` must be finite, got {arr}.")
+  if np.any(arr <= 0):
+    raise ValueError(f"`{name}` (the step size) must be > 0, got {arr}.")
+
+
+def check_positive_int(value, name: str, *, allow_zero: bool = False) -> int:
+  """Return ``value`` as an int, or raise ``ValueError`` naming it."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise ValueError(f"`{name}` must be an integer, got {value!r}.")
+  low = 0 if allow_zero else 1
+  if value < low:
+    raise ValueError(f"`{name}` must be >= {low}, got {value}.")
+  return int(value)
+
+
+def simplex_atol(dtype) -> float:
+  """Tolerance on ``sum(p) - 1`` accepted for a policy of this dtype."""
+  return 1e-4 if np.dtype(dtype).itemsize <= 4 else 1e-8
+
+
+def check_policy(game, logp, *, batched: bool = True) -> None:
+  """Check a log-policy's structure against ``game`` and, if concrete, its values.
+
+  Raises ``ValueError`` when the policy is not a tuple of one array per agent, when a
+  shape disagrees with ``game.policy_shapes`` (leading batch axes allowed only when
+  ``batched``), or when the probabilities are NaN or off the simplex.
+  """
+  if not isinstance(logp, (tuple, list)):
+    raise ValueError(
+        "A policy must be a tuple of per-agent log-probability arrays, got "
+        f"{type(logp).__name__}.")
+  n = game.num_agents
+  if len(logp) != n:
+    raise ValueError(
+        f"The policy has {len(logp)} agents but the game has {n}.")
+  for i, (lp, shape) in enumerate(zip(logp, game.policy_shapes)):
+    lp_shape = tuple(np.shape(lp))
+    ok = (lp_shape[len(lp_shape) - len(shape):] == shape if batched
+          else lp_shape == shape)
+    if not ok or len(lp_shape) < len(shape):
+      extra = " (plus any leading batch axes)" if batched else (
+          " for one game (batch with jax.vmap)")
+      raise ValueError(
+          f"Agent {i}'s log-policy has shape {lp_shape}, expected {shape}{extra}.")
+    if not is_concrete(lp):
+      continue
+    arr = np.asarray(lp, dtype=np.float64)
+    if np.any(np.isnan(arr)) or np.any(arr == np.inf):
+      raise ValueError(f"Agent {i}'s log-policy holds NaN or +inf.")
+    total = np.exp(arr).sum(axis=-1)
+    tol = simplex_atol(np.asarray(lp).dtype)
+    if np.any(np.abs(total - 1.0) > tol):
+      worst = float(np.max(np.abs(total - 1.0)))
+      raise ValueError(
+          f"Agent {i}'s policy is off the simplex: its probabilities sum to 1 "
+          f"within {worst:.3g}, more than the tolerance {tol:g}. Pass "
+          "log-probabilities (e.g. from `policy_from_probs`).")
