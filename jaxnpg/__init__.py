@@ -12,6 +12,7 @@ in Gambit's logit QRE); ``eta`` the step size.
 
 from importlib import metadata as _metadata
 
+from jaxnpg._families import families, make_game
 from jaxnpg._games import NormalFormGame, random_game
 from jaxnpg._npg import (fixed_point_residual, kl_residual, marginal_rewards,
                          ne_gap, ne_gap_per_agent, npg_step, qre_gap,
@@ -33,9 +34,11 @@ __all__ = [
     "NormalFormGame",
     "RunResult",
     "SolveResult",
+    "families",
     "fixed_point_residual",
     "kl_residual",
     "linear_rate",
+    "make_game",
     "marginal_rewards",
     "ne_gap",
     "ne_gap_per_agent",

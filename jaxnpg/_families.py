@@ -1,0 +1,72 @@
+"""Named, seeded game families: what ``--family`` and ``sweep(family=...)`` accept.
+
+Each family maker has the signature ``make(key, num_actions, **options) -> Game`` and
+is a pure function of ``key``, so ``jax.vmap(lambda k: make(k, sizes))(keys)`` builds
+a batch of games inside a compiled call, with no host-side loop over games.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+from jaxnpg._games import random_game
+
+
+class Family(NamedTuple):
+  """A registered game family.
+
+  Attributes:
+    name: the name users pass (``--family NAME``).
+    make: ``make(key, num_actions, **options) -> Game``, vmappable over ``key``.
+    description: one line for help texts.
+    options: names of the keyword options ``make`` accepts (e.g. ``("graph",)``).
+  """
+  name: str
+  make: Callable
+  description: str
+  options: tuple[str, ...] = ()
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> Family:
+  """Add ``family`` to the registry (its name must be new)."""
+  if family.name in FAMILIES:
+    raise ValueError(f"A family named {family.name!r} is already registered.")
+  FAMILIES[family.name] = family
+  return family
+
+
+register_family(Family(
+    "random", random_game,
+    "i.i.d. uniform rewards on [0, 1] per agent (the paper's Fig. 1 game)"))
+
+
+def make_game(family: str, key, num_actions, **options):
+  """Build one game of a named family.
+
+  Args:
+    family: a name in :data:`FAMILIES` (``jaxnpg.families()`` lists them).
+    key: a ``jax.random`` key (vmap over keys for a batch).
+    num_actions: ``(A_1, ..., A_n)``.
+    **options: family-specific options (see ``FAMILIES[name].options``).
+
+  Raises:
+    ValueError: unknown family or option.
+  """
+  if family not in FAMILIES:
+    raise ValueError(
+        f"Unknown game family {family!r}; choose one of {sorted(FAMILIES)}.")
+  spec = FAMILIES[family]
+  unknown = sorted(set(options) - set(spec.options))
+  if unknown:
+    raise ValueError(
+        f"Family {family!r} takes the options {list(spec.options)}, got "
+        f"{unknown}.")
+  return spec.make(key, tuple(num_actions), **options)
+
+
+def families() -> dict[str, str]:
+  """Names of the registered game families and a one-line description of each."""
+  return {name: f.description for name, f in FAMILIES.items()}

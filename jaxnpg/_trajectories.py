@@ -1,0 +1,81 @@
+"""Gap trajectories of one game for a list of (tau, eta) pairs, in chunks.
+
+This is the driver behind ``jaxnpg run`` and the paper's figures: one compiled,
+``vmap``-ed call per chunk of iterations, so long runs can report progress.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnpg._solve import run
+
+
+class Trajectories(NamedTuple):
+  """Gaps of one game under several ``(tau, eta)``.
+
+  Attributes:
+    iterations: ``(T,)`` iteration numbers of the records.
+    qre_gap: ``(P, T)`` QRE-gap per pair and record.
+    ne_gap: ``(P, T)`` NE-gap per pair and record.
+    logp: final log-policy, ``logp[i].shape == (P, *policy_shapes[i])``.
+  """
+  iterations: np.ndarray
+  qre_gap: np.ndarray
+  ne_gap: np.ndarray
+  logp: tuple[Any, ...]
+
+
+def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
+              chunks: int = 20,
+              on_chunk: Callable[[int], None] | None = None) -> Trajectories:
+  """Run NPG on ``game`` for every ``(taus[p], etas[p])`` from the same ``init``.
+
+  Args:
+    game: one game.
+    taus, etas: equal-length sequences.
+    num_iters: iterations per pair.
+    init: initial log-policy (one game, shared by all pairs).
+    record_every: record the gaps every this many iterations.
+    chunks: split the iterations into about this many compiled calls.
+    on_chunk: called with the number of iterations done after each chunk.
+
+  Returns:
+    :class:`Trajectories` (NumPy arrays on the host).
+  """
+  if len(taus) != len(etas) or not len(taus):
+    raise ValueError(
+        f"Need as many step sizes as tau values (>= 1), got {len(taus)} tau and "
+        f"{len(etas)} eta.")
+  tau_arr = jnp.asarray(taus, game.dtype)
+  eta_arr = jnp.asarray(etas, game.dtype)
+  num_records = num_iters // record_every
+  per_chunk = max(1, num_records // max(1, min(chunks, num_records))) * record_every
+  batched = jax.jit(
+      jax.vmap(lambda t, e, lp, n: run(game, t, e, n, init=lp,
+                                       record_every=record_every),
+               in_axes=(0, 0, 0, None)),
+      static_argnums=3)
+  logp = tuple(jnp.broadcast_to(jnp.asarray(lp, game.dtype),
+                                (len(taus),) + tuple(jnp.shape(lp)))
+               for lp in init)
+  done, qre, ne, ks = 0, [], [], []
+  while True:
+    n = min(per_chunk, num_iters - done)
+    res = batched(tau_arr, eta_arr, logp, n)
+    logp = res.logp
+    keep = slice(None) if done == 0 else slice(1, None)  # drop repeated boundary
+    qre.append(np.asarray(res.qre_gap)[:, keep])
+    ne.append(np.asarray(res.ne_gap)[:, keep])
+    ks.append(np.asarray(res.iterations)[0, keep] + done)
+    done += n
+    if on_chunk is not None:
+      on_chunk(done)
+    if done >= num_iters:
+      break
+  return Trajectories(np.concatenate(ks), np.concatenate(qre, axis=-1),
+                      np.concatenate(ne, axis=-1), logp)
