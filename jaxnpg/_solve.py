@@ -173,7 +173,12 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
     game: one game.
     tau: entropy weight, scalar ``>= 0``.
     eta: step size, scalar ``> 0``.
-    tol: stopping tolerance, ``> 0``; default 1e-5 in float32, 1e-10 in float64.
+    tol: stopping tolerance, ``> 0``. By default 1e-5 in float32 and 1e-10 in
+      float64, raised to the iteration's rounding floor where that is higher:
+      a step moves ``log pi`` by ``eta*tau`` times its distance to the fixed
+      point, so distances below ``eps * max|log pi| / (eta*tau)`` cannot shrink
+      further (about 3e-4 in float32 at ``eta*tau = 0.002``). The floor applies
+      to the default only; an explicit ``tol`` is used as given.
     max_iters: most NPG steps to take (static).
     init: initial log-policy (default: uniform).
     measure: ``"residual"`` (default) or ``"qre_gap"`` (static).
@@ -192,19 +197,38 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
   if measure not in MEASURES:
     raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}.")
   logp = _prepare(game, tau, eta, init)
+  floor_aware = tol is None
   if tol is None:
     tol = default_tol(game.dtype)
   elif is_concrete(tol) and not float(tol) > 0:
     raise ValueError(f"`tol` must be > 0, got {tol}.")
-  return _solve(game, tau, eta, tol, logp, max_iters=max_iters, measure=measure)
+  return _solve(game, tau, eta, tol, logp, max_iters=max_iters, measure=measure,
+                floor_aware=floor_aware)
 
 
-@functools.partial(jax.jit, static_argnames=("max_iters", "measure"))
-def _solve(game, tau, eta, tol, logp, *, max_iters, measure):
+def _rounding_floor(logp, tau, eta):
+  """Smallest residual the iteration can resolve: ``8 eps max|log pi| / (eta tau)``."""
+  dtype = logp[0].dtype
+  big = jnp.max(jnp.stack([jnp.max(jnp.where(jnp.isfinite(lp), jnp.abs(lp), 0.0))
+                           for lp in logp]))
+  contraction = jnp.minimum(eta * tau, 1.0)
+  return jnp.where(contraction > 0,
+                   8 * jnp.finfo(dtype).eps * jnp.maximum(big, 1.0)
+                   / jnp.where(contraction > 0, contraction, 1.0), 0.0)
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("max_iters", "measure", "floor_aware"))
+def _solve(game, tau, eta, tol, logp, *, max_iters, measure, floor_aware=False):
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
   eta = jnp.asarray(eta, dtype) * game.step_scale
   tol = jnp.asarray(tol, dtype)
+
+  def tolerance(logp):
+    if floor_aware and measure == "residual":
+      return jnp.maximum(tol, _rounding_floor(logp, tau, eta))
+    return tol
 
   def evaluate(logp, payoffs):
     if measure == "residual":
@@ -212,8 +236,8 @@ def _solve(game, tau, eta, tol, logp, *, max_iters, measure):
     return jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
 
   def cond(state):
-    k, _, _, m = state
-    return (k < max_iters) & (m > tol) & jnp.isfinite(m)
+    k, logp, _, m = state
+    return (k < max_iters) & (m > tolerance(logp)) & jnp.isfinite(m)
 
   def body(state):
     k, logp, payoffs, _ = state
@@ -225,5 +249,6 @@ def _solve(game, tau, eta, tol, logp, *, max_iters, measure):
   state = (jnp.zeros((), jnp.int32), logp, payoffs, evaluate(logp, payoffs))
   k, logp, payoffs, m = lax.while_loop(cond, body, state)
   qre, ne = _gap_pair(game, logp, payoffs, tau)
-  return SolveResult(logp=logp, num_iters=k, converged=m <= tol, measure=m,
+  return SolveResult(logp=logp, num_iters=k, converged=m <= tolerance(logp),
+                     measure=m,
                      qre_gap=qre, ne_gap=ne)
