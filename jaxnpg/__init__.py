@@ -12,17 +12,31 @@ in Gambit's logit QRE); ``eta`` the step size.
 
 from importlib import metadata as _metadata
 
+from jaxnpg._algorithms import (ALGORITHMS, NPG, OptimisticNPG, PolicyGradient,
+                                SampledNPG)
 from jaxnpg._families import families, make_game
 from jaxnpg._games import NormalFormGame, random_game
+from jaxnpg._generators import (AffineMap, bimatrix_game, cooperative_game,
+                                potential_game, rescale_rewards, zero_sum_game)
+from jaxnpg._interop import from_gambit, from_openspiel, to_gambit
+from jaxnpg._markov import (MarkovGame, markov_game_from_stage_games,
+                             random_markov_game)
 from jaxnpg._npg import (fixed_point_residual, kl_residual, marginal_rewards,
                          ne_gap, ne_gap_per_agent, npg_step, qre_gap,
                          qre_gap_per_agent, soft_best_response)
+from jaxnpg._polymatrix import (PolymatrixGame, graph_edges,
+                                network_zero_sum_game)
 from jaxnpg._policy import (policy_from_probs, random_policy, to_probs,
                             uniform_policy)
 from jaxnpg._protocol import Game
+from jaxnpg._qre import QREResult, qre
 from jaxnpg._rate import linear_rate
 from jaxnpg._solve import RunResult, SolveResult, run, solve
 from jaxnpg._step_sizes import paper_eta
+from jaxnpg._store import load_sweep
+from jaxnpg._sweep import STATUS_NAMES, SweepResult, family_game, sweep
+from jaxnpg import theory
+from jaxnpg.theory import local_rate
 
 try:
   __version__ = _metadata.version("jaxnpg")
@@ -30,14 +44,25 @@ except _metadata.PackageNotFoundError:  # running from a source tree
   __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "ALGORITHMS",
+    "NPG",
+    "OptimisticNPG",
+    "PolicyGradient",
+    "STATUS_NAMES",
+    "SampledNPG",
     "Game",
     "NormalFormGame",
+    "QREResult",
     "RunResult",
     "SolveResult",
+    "SweepResult",
     "families",
+    "family_game",
     "fixed_point_residual",
     "kl_residual",
     "linear_rate",
+    "load_sweep",
+    "local_rate",
     "make_game",
     "marginal_rewards",
     "ne_gap",
@@ -45,6 +70,7 @@ __all__ = [
     "npg_step",
     "paper_eta",
     "policy_from_probs",
+    "qre",
     "qre_gap",
     "qre_gap_per_agent",
     "random_game",
@@ -52,6 +78,26 @@ __all__ = [
     "run",
     "soft_best_response",
     "solve",
+    "sweep",
     "to_probs",
     "uniform_policy",
+    # Game families and interop (jaxnpg/_generators.py, _polymatrix.py, _interop.py)
+    "AffineMap",
+    "PolymatrixGame",
+    "bimatrix_game",
+    "cooperative_game",
+    "from_gambit",
+    "from_openspiel",
+    "graph_edges",
+    "network_zero_sum_game",
+    "potential_game",
+    "rescale_rewards",
+    "to_gambit",
+    "zero_sum_game",
+    # Markov games (jaxnpg/_markov.py)
+    "MarkovGame",
+    "markov_game_from_stage_games",
+    "random_markov_game",
+    # Theory tools and the direct QRE solver (jaxnpg/theory.py, _qre.py)
+    "theory",
 ]

@@ -42,6 +42,49 @@ register_family(Family(
     "random", random_game,
     "i.i.d. uniform rewards on [0, 1] per agent (the paper's Fig. 1 game)"))
 
+# Structured families (jaxnpg/_generators.py, jaxnpg/_polymatrix.py).
+from jaxnpg import _generators, _polymatrix  # noqa: E402
+
+register_family(Family(
+    "cooperative", _generators.cooperative_game,
+    "identical interest: one i.i.d. uniform [0, 1] reward tensor shared by all",
+    ("low", "high")))
+register_family(Family(
+    "potential", _generators.potential_game,
+    "exact potential game r_i = (phi + h_i(a_-i)) / 2, rewards in [0, 1]",
+    ("low", "high")))
+register_family(Family(
+    "zero_sum", _generators.zero_sum_game,
+    "two-player zero-sum, r_1 uniform on [-1, 1], r_2 = -r_1",
+    ("low", "high")))
+register_family(Family(
+    "bimatrix", _generators.bimatrix_game,
+    "two players, independent uniform [0, 1] payoff matrices",
+    ("low", "high")))
+register_family(Family(
+    "network_zero_sum", _polymatrix._network_family,
+    "zero-sum polymatrix game on a graph (--graph ring|complete|random-regular[:D]|"
+    "0-1,1-2,...), B_ij uniform on [-1, 1], B_ji = -B_ij^T (the paper's Fig. 2); "
+    "equal action counts",
+    ("graph", "degree", "graph_seed", "low", "high")))
+
+# Markov games (jaxnpg/_markov.py).
+from jaxnpg import _markov  # noqa: E402
+
+
+def _markov_family(key, num_actions, num_states=5, discount=0.9,
+                   convention="soft"):
+  return _markov.random_markov_game(key, num_states, num_actions, discount,
+                                    convention=convention)
+
+
+register_family(Family(
+    "markov", _markov_family,
+    "random Markov game: uniform [0, 1] rewards, Dirichlet(1) transitions, "
+    "uniform start (the paper's Fig. 2c); defaults num_states=5, discount=0.9, "
+    "convention=soft",
+    ("num_states", "discount", "convention")))
+
 
 def make_game(family: str, key, num_actions, **options):
   """Build one game of a named family.

@@ -41,7 +41,8 @@ def dense_marginals(rewards, probs):
       t = jnp.tensordot(probs[j], t, axes=(0, 0))
     out[k - 1] = t
     if k > 1:                           # S_{k-1}: drop agent k-1, sum its axis out
-      suffix = suffix[: k - 1] @ probs[k - 1]
+      # Contract first, then slice: slicing first makes XLA copy the tensor.
+      suffix = (suffix @ probs[k - 1])[: k - 1]
   return tuple(out)
 
 
@@ -160,6 +161,17 @@ class NormalFormGame(_protocol.Game):
   def reward_range(self):
     arr = np.asarray(self.rewards)
     return float(arr.min()), float(arr.max())
+
+  def rewards_at(self, actions):
+    """Every agent's reward at sampled joint actions (one game).
+
+    Args:
+      actions: tuple of ``n`` integer arrays of equal shape ``(M,)``.
+
+    Returns:
+      ``(n, M)`` rewards ``r_i(a^m)``.
+    """
+    return self.rewards[(slice(None),) + tuple(actions)]
 
   def payoffs(self, logp):
     """Marginal rewards ``rbar_i``, shape ``(A_i,)`` each (one game)."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxnpg import _stacking
+
 
 def safe_tau(tau):
   """``tau`` where positive, 1 elsewhere: a divisor that never makes NaN."""
@@ -65,12 +67,18 @@ def kl_to_soft_best_response(logp_i, rbar_i, tau):
 
 def static_qre_gap_per_agent(logp, rbar, tau):
   """Per-agent QRE-gap of a static game, shape ``(n,)`` (eq. 4)."""
+  groups = _stacking.paired_groups(logp, rbar)
+  if len(groups) == 1 and len(logp) > 1:  # all agents stacked: (n, A) -> (n,)
+    return kl_to_soft_best_response(*groups[0], tau)
   return jnp.stack([kl_to_soft_best_response(lp, r, tau)
                     for lp, r in zip(logp, rbar)])
 
 
 def static_ne_gap_per_agent(logp, rbar):
   """Per-agent NE-gap of a static game, shape ``(n,)``."""
+  groups = _stacking.paired_groups(logp, rbar)
+  if len(groups) == 1 and len(logp) > 1:  # all agents stacked: (n, A) -> (n,)
+    return ne_gap_from_payoffs(*groups[0])
   return jnp.stack([ne_gap_from_payoffs(lp, r) for lp, r in zip(logp, rbar)])
 
 
@@ -85,18 +93,19 @@ def fixed_point_residual_from_payoffs(logp, payoffs, tau):
   dtype = payoffs[0].dtype
   tau = jnp.asarray(tau, dtype)
   worst = []
-  for lp, q in zip(logp, payoffs):
+  for lp, q in _stacking.paired_groups(logp, payoffs):
     log_star = jax.nn.log_softmax(q / safe_tau(tau), axis=-1)
     diff = jnp.abs(jnp.where(jnp.isneginf(lp) & jnp.isneginf(log_star), 0.0,
                              lp - log_star))
     worst.append(jnp.max(diff))
   residual = jnp.max(jnp.stack(worst))
   ne = jnp.max(jnp.stack([jnp.max(ne_gap_from_payoffs(lp, q))
-                          for lp, q in zip(logp, payoffs)]))
+                          for lp, q in _stacking.paired_groups(logp, payoffs)]))
   return jnp.where(tau > 0, residual, ne)
 
 
 def kl_residual_from_payoffs(logp, payoffs, tau):
   """``tau * max over agents (and states) of KL(pi_i || softmax(payoff_i / tau))``."""
   return jnp.max(jnp.stack([jnp.max(kl_to_soft_best_response(lp, q, tau))
-                            for lp, q in zip(logp, payoffs)]))
+                            for lp, q in _stacking.paired_groups(logp,
+                                                                 payoffs)]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnpg import _gaps
+from jaxnpg import _gaps, _stacking
 from jaxnpg._validation import check_eta, check_policy, check_tau
 
 
@@ -27,15 +27,17 @@ def _check(game, logp, tau=None, eta=None):
     check_eta(eta)
 
 
-def marginal_rewards(game, logp):
+def marginal_rewards(game, logp, tau=0.0):
   """Every agent's marginal payoff under the joint policy ``exp(logp)``.
 
   For a normal-form game ``rbar_i(a_i) = E_{a_-i ~ pi_-i} r_i(a_i, a_-i)``; for a
-  Markov game, the marginal soft Q-values ``Qbar_i(s, a_i)``.
+  Markov game, the marginal Q-values ``Qbar_i(s, a_i)`` of its convention (soft
+  Q-values at entropy weight ``tau`` for the ``soft`` convention).
 
   Args:
     game: one game (no batch axes).
     logp: tuple of log-policies, ``logp[i].shape == game.policy_shapes[i]``.
+    tau: entropy weight; only a ``soft`` Markov game's payoffs depend on it.
 
   Returns:
     Tuple of ``n`` arrays shaped like ``logp``.
@@ -48,8 +50,8 @@ def marginal_rewards(game, logp):
     >>> [r.tolist() for r in rbar]
     [[0.5, 0.5], [0.5, 0.5]]
   """
-  _check(game, logp)
-  return game.payoffs(tuple(logp))
+  _check(game, logp, tau)
+  return game.payoffs_at(tuple(logp), tau)
 
 
 def npg_update(logp, payoffs, tau, eta):
@@ -63,15 +65,21 @@ def npg_update(logp, payoffs, tau, eta):
   tau = jnp.asarray(tau, dtype)
   eta = jnp.asarray(eta, dtype)
   coef = 1 - eta * tau
-  out = []
-  for lp, q in zip(logp, payoffs):
+
+  def update(lp, q):
     lp = lp.astype(dtype)
     zero_prob = jnp.isneginf(lp)
     carried = jnp.where(zero_prob, jnp.where(coef > 0, -jnp.inf, 0.0),
                         coef * jnp.where(zero_prob, 0.0, lp))
     logits = carried + eta * q
-    out.append(logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True))
-  return tuple(out)
+    return logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+
+  # Many equally shaped agents: one stacked op instead of one per agent (same
+  # values; keeps compile time flat in the number of agents, see _stacking).
+  lp_all, q_all = _stacking.stack_uniform(logp), _stacking.stack_uniform(payoffs)
+  if lp_all is not None and q_all is not None:
+    return _stacking.AgentTuple(update(lp_all, q_all))
+  return tuple(update(lp, q) for lp, q in zip(logp, payoffs))
 
 
 def npg_step(game, logp, tau, eta):
@@ -104,7 +112,7 @@ def npg_step(game, logp, tau, eta):
   _check(game, logp, tau, eta)
   logp = tuple(logp)
   eta_eff = jnp.asarray(eta, game.dtype) * game.step_scale
-  return npg_update(logp, game.payoffs(logp), tau, eta_eff)
+  return npg_update(logp, game.payoffs_at(logp, tau), tau, eta_eff)
 
 
 def soft_best_response(game, logp, tau):
@@ -118,14 +126,15 @@ def soft_best_response(game, logp, tau):
   """
   _check(game, logp, tau)
   return tuple(_gaps.log_soft_best_response(q, tau)
-               for q in game.payoffs(tuple(logp)))
+               for q in game.payoffs_at(tuple(logp), tau))
 
 
 def qre_gap_per_agent(game, logp, tau):
   """Per-agent QRE-gap ``tau * KL(pi_i || pi_i^*)`` (eq. 4), shape ``(n,)``.
 
   For a Markov game, the value gap to each agent's soft-optimal policy in the MDP
-  that the others induce (SPEC).
+  that the others induce (SPEC); for its ``logit`` convention, which has no value
+  gap, the KL residual (see ``jaxnpg.MarkovGame``).
   """
   _check(game, logp, tau)
   return game.qre_gap_per_agent(tuple(logp), tau)
@@ -162,7 +171,7 @@ def kl_residual(game, logp, tau):
   """
   _check(game, logp, tau)
   logp = tuple(logp)
-  return _gaps.kl_residual_from_payoffs(logp, game.payoffs(logp), tau)
+  return _gaps.kl_residual_from_payoffs(logp, game.payoffs_at(logp, tau), tau)
 
 
 def fixed_point_residual(game, logp, tau):
@@ -172,4 +181,5 @@ def fixed_point_residual(game, logp, tau):
   """
   _check(game, logp, tau)
   logp = tuple(logp)
-  return _gaps.fixed_point_residual_from_payoffs(logp, game.payoffs(logp), tau)
+  return _gaps.fixed_point_residual_from_payoffs(logp, game.payoffs_at(logp, tau),
+                                                 tau)

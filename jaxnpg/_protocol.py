@@ -61,6 +61,17 @@ class Game(abc.ABC):
       Tuple with ``payoffs[i].shape == policy_shapes[i]``.
     """
 
+  def payoffs_at(self, logp, tau):
+    """The marginal payoffs that the NPG step and the gaps use at entropy weight ``tau``.
+
+    Static games ignore ``tau`` and return :meth:`payoffs`. A Markov game of the
+    ``soft`` convention overrides this: its soft Q-values carry each agent's entropy
+    bonus, which scales with ``tau``. Generic code (``npg_step``, ``run``,
+    ``solve``, the residuals) calls this, never :meth:`payoffs` directly.
+    """
+    del tau
+    return self.payoffs(logp)
+
   def reward_range(self) -> tuple[float, float]:
     """``(min, max)`` over all agents' rewards (concrete games only)."""
     raise NotImplementedError(

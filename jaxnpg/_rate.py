@@ -47,6 +47,8 @@ def linear_rate(gaps, iterations=None, *, tail: float = 0.5, floor=None):
         f"`gaps` must be one trajectory of shape (T,), got {gaps.shape}; vmap "
         "over batches.")
   dtype = gaps.dtype
+  if gaps.shape[0] == 0:
+    return jnp.asarray(jnp.nan, dtype)
   k = (jnp.arange(gaps.shape[0], dtype=dtype) if iterations is None
        else jnp.asarray(iterations).astype(dtype))
   if floor is None:

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxnpg import _gaps
-from jaxnpg._npg import npg_update
+from jaxnpg import _gaps, _stacking
+from jaxnpg._algorithms import NPG, get_algorithm
 from jaxnpg._policy import uniform_policy
 from jaxnpg._validation import (check_eta, check_policy, check_positive_int,
                                 check_tau, is_concrete)
@@ -87,8 +87,8 @@ def _gap_pair(game, logp, payoffs, tau):
   return qre, ne
 
 
-def run(game, tau, eta, num_iters: int, *, init=None,
-        record_every: int = 1) -> RunResult:
+def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
+        algorithm="npg", key=None) -> RunResult:
   """Run ``num_iters`` NPG steps from ``init`` and record the gaps (lax.scan).
 
   Each step's marginal payoffs are computed once and serve both the recorded gaps
@@ -101,6 +101,10 @@ def run(game, tau, eta, num_iters: int, *, init=None,
     num_iters: number of NPG steps (static).
     init: initial log-policy (default: uniform).
     record_every: record the gaps every this many steps (static, ``>= 1``).
+    algorithm: ``"npg"`` (default), ``"sampled_npg"``, ``"pg"``,
+      ``"optimistic_npg"``, or an instance such as
+      ``jaxnpg.SampledNPG(num_samples=16)`` (static; see ``jaxnpg.ALGORITHMS``).
+    key: ``jax.random`` key for stochastic algorithms (``sampled_npg``).
 
   Returns:
     A :class:`RunResult`.
@@ -116,35 +120,56 @@ def run(game, tau, eta, num_iters: int, *, init=None,
   """
   num_iters = check_positive_int(num_iters, "num_iters", allow_zero=True)
   record_every = check_positive_int(record_every, "record_every")
+  algorithm = get_algorithm(algorithm)
   logp = _prepare(game, tau, eta, init)
-  return _run(game, tau, eta, logp, num_iters=num_iters,
-              record_every=record_every)
+  algorithm.init(game, logp, key)  # checks the algorithm's needs (key, game)
+  return _run(game, tau, eta, logp, key, num_iters=num_iters,
+              record_every=record_every, algorithm=algorithm)
 
 
-@functools.partial(jax.jit, static_argnames=("num_iters", "record_every"))
-def _run(game, tau, eta, logp, *, num_iters, record_every):
+def _payoffs_for(game, algorithm, state, tau):
+  return (game.payoffs_at(algorithm.policy(state), tau) if algorithm.uses_payoffs
+          else None)
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("num_iters", "record_every", "algorithm"))
+def _run(game, tau, eta, logp, key=None, *, num_iters, record_every,
+         algorithm=NPG()):
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
   eta = jnp.asarray(eta, dtype) * game.step_scale
+  step = functools.partial(algorithm.step, game, tau=tau, eta=eta)
 
-  def plain(logp, _):
-    return npg_update(logp, game.payoffs(logp), tau, eta), None
+  def plain(state, _):
+    return step(state, _payoffs_for(game, algorithm, state, tau)), None
 
-  def block(logp, _):
-    payoffs = game.payoffs(logp)
-    record = _gap_pair(game, logp, payoffs, tau)
-    logp = npg_update(logp, payoffs, tau, eta)
-    if record_every > 1:
-      logp, _ = lax.scan(plain, logp, None, length=record_every - 1)
-    return logp, record
+  def block(length):
+    def body(state, _):
+      logp = algorithm.policy(state)
+      payoffs = game.payoffs_at(logp, tau)
+      record = _gap_pair(game, logp, payoffs, tau)
+      state = step(state, payoffs if algorithm.uses_payoffs else None)
+      if length > 1:
+        state, _ = _stacking.scan(plain, state, None, length=length - 1)
+      return state, record
+    return body
 
+  # Records at k = 0, r, 2r, ... below num_iters (the last block may be
+  # shorter), then at num_iters.
   num_blocks = num_iters // record_every
-  logp, (qre, ne) = lax.scan(block, logp, None, length=num_blocks)
   remainder = num_iters - num_blocks * record_every
+  state = algorithm.init(game, logp, key)
+  state, (qre, ne) = _stacking.scan(block(record_every), state, None,
+                                    length=num_blocks)
+  starts = jnp.arange(num_blocks) * record_every
   if remainder:
-    logp, _ = lax.scan(plain, logp, None, length=remainder)
-  qre_last, ne_last = _gap_pair(game, logp, game.payoffs(logp), tau)
-  iterations = jnp.append(jnp.arange(num_blocks) * record_every, num_iters)
+    state, (q, e) = block(remainder)(state, None)
+    qre, ne = jnp.append(qre, q), jnp.append(ne, e)
+    starts = jnp.append(starts, num_blocks * record_every)
+  logp = algorithm.policy(state)
+  qre_last, ne_last = _gap_pair(game, logp, game.payoffs_at(logp, tau), tau)
+  iterations = jnp.append(starts, num_iters)
   return RunResult(logp=logp, qre_gap=jnp.append(qre, qre_last),
                    ne_gap=jnp.append(ne, ne_last), iterations=iterations)
 
@@ -155,7 +180,7 @@ def default_tol(dtype) -> float:
 
 
 def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
-          measure: str = "residual") -> SolveResult:
+          measure: str = "residual", algorithm="npg", key=None) -> SolveResult:
   """Iterate NPG until the stopping measure is ``<= tol`` (lax.while_loop).
 
   The default measure is the fixed-point residual
@@ -166,7 +191,7 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
   QRE-gap instead. At ``tau = 0`` the residual falls back to the NE-gap.
 
   Under ``vmap`` every problem stops at its own iteration (finished ones are held
-  fixed while others continue). A run whose measure becomes non-finite stops with
+  fixed while others continue). A run whose measure becomes NaN (a blow-up) stops with
   ``converged=False``.
 
   Args:
@@ -182,6 +207,8 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
     max_iters: most NPG steps to take (static).
     init: initial log-policy (default: uniform).
     measure: ``"residual"`` (default) or ``"qre_gap"`` (static).
+    algorithm: as in :func:`run` (static).
+    key: ``jax.random`` key for stochastic algorithms.
 
   Returns:
     A :class:`SolveResult`.
@@ -196,30 +223,34 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
   max_iters = check_positive_int(max_iters, "max_iters", allow_zero=True)
   if measure not in MEASURES:
     raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}.")
+  algorithm = get_algorithm(algorithm)
   logp = _prepare(game, tau, eta, init)
+  algorithm.init(game, logp, key)
   floor_aware = tol is None
   if tol is None:
     tol = default_tol(game.dtype)
   elif is_concrete(tol) and not float(tol) > 0:
     raise ValueError(f"`tol` must be > 0, got {tol}.")
-  return _solve(game, tau, eta, tol, logp, max_iters=max_iters, measure=measure,
-                floor_aware=floor_aware)
+  return _solve(game, tau, eta, tol, logp, key, max_iters=max_iters,
+                measure=measure, floor_aware=floor_aware, algorithm=algorithm)
 
 
 def _rounding_floor(logp, tau, eta):
   """Smallest residual the iteration can resolve: ``8 eps max|log pi| / (eta tau)``."""
   dtype = logp[0].dtype
   big = jnp.max(jnp.stack([jnp.max(jnp.where(jnp.isfinite(lp), jnp.abs(lp), 0.0))
-                           for lp in logp]))
+                           for lp in _stacking.agent_groups(logp)]))
   contraction = jnp.minimum(eta * tau, 1.0)
   return jnp.where(contraction > 0,
                    8 * jnp.finfo(dtype).eps * jnp.maximum(big, 1.0)
                    / jnp.where(contraction > 0, contraction, 1.0), 0.0)
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("max_iters", "measure", "floor_aware"))
-def _solve(game, tau, eta, tol, logp, *, max_iters, measure, floor_aware=False):
+@functools.partial(
+    jax.jit,
+    static_argnames=("max_iters", "measure", "floor_aware", "algorithm"))
+def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
+           floor_aware=False, algorithm=NPG()):
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
   eta = jnp.asarray(eta, dtype) * game.step_scale
@@ -235,19 +266,23 @@ def _solve(game, tau, eta, tol, logp, *, max_iters, measure, floor_aware=False):
       return _gaps.fixed_point_residual_from_payoffs(logp, payoffs, tau)
     return jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
 
-  def cond(state):
-    k, logp, _, m = state
-    return (k < max_iters) & (m > tolerance(logp)) & jnp.isfinite(m)
+  def cond(carry):
+    k, state, _, m = carry
+    return ((k < max_iters) & (m > tolerance(algorithm.policy(state)))
+            & ~jnp.isnan(m))
 
-  def body(state):
-    k, logp, payoffs, _ = state
-    logp = npg_update(logp, payoffs, tau, eta)
-    payoffs = game.payoffs(logp)
-    return k + 1, logp, payoffs, evaluate(logp, payoffs)
+  def body(carry):
+    k, state, payoffs, _ = carry
+    state = algorithm.step(game, state, payoffs, tau=tau, eta=eta)
+    logp = algorithm.policy(state)
+    payoffs = game.payoffs_at(logp, tau)
+    return k + 1, state, payoffs, evaluate(logp, payoffs)
 
-  payoffs = game.payoffs(logp)
-  state = (jnp.zeros((), jnp.int32), logp, payoffs, evaluate(logp, payoffs))
-  k, logp, payoffs, m = lax.while_loop(cond, body, state)
+  payoffs = game.payoffs_at(logp, tau)
+  carry = (jnp.zeros((), jnp.int32), algorithm.init(game, logp, key), payoffs,
+           evaluate(logp, payoffs))
+  k, state, payoffs, m = _stacking.while_loop(cond, body, carry)
+  logp = algorithm.policy(state)
   qre, ne = _gap_pair(game, logp, payoffs, tau)
   return SolveResult(logp=logp, num_iters=k, converged=m <= tolerance(logp),
                      measure=m,

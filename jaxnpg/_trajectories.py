@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnpg._algorithms import SampledNPG, get_algorithm
 from jaxnpg._solve import run
 
 
@@ -31,7 +32,7 @@ class Trajectories(NamedTuple):
 
 
 def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
-              chunks: int = 20,
+              chunks: int = 20, algorithm="npg", key=None,
               on_chunk: Callable[[int], None] | None = None) -> Trajectories:
   """Run NPG on ``game`` for every ``(taus[p], etas[p])`` from the same ``init``.
 
@@ -42,6 +43,9 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
     init: initial log-policy (one game, shared by all pairs).
     record_every: record the gaps every this many iterations.
     chunks: split the iterations into about this many compiled calls.
+    algorithm: as in ``jaxnpg.run``. Stochastic algorithms need ``key``; then
+      every pair and chunk draws from its own stream (folded from ``key``).
+    key: ``jax.random`` key.
     on_chunk: called with the number of iterations done after each chunk.
 
   Returns:
@@ -55,18 +59,24 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
   eta_arr = jnp.asarray(etas, game.dtype)
   num_records = num_iters // record_every
   per_chunk = max(1, num_records // max(1, min(chunks, num_records))) * record_every
+  algorithm = get_algorithm(algorithm)
+  if key is None and isinstance(algorithm, SampledNPG):
+    raise ValueError("A stochastic algorithm needs `key=`.")
   batched = jax.jit(
-      jax.vmap(lambda t, e, lp, n: run(game, t, e, n, init=lp,
-                                       record_every=record_every),
-               in_axes=(0, 0, 0, None)),
-      static_argnums=3)
+      jax.vmap(lambda t, e, lp, k, n: run(game, t, e, n, init=lp,
+                                          record_every=record_every,
+                                          algorithm=algorithm, key=k),
+               in_axes=(0, 0, 0, 0, None)),
+      static_argnums=4)
+  base = jax.random.key(0) if key is None else key
   logp = tuple(jnp.broadcast_to(jnp.asarray(lp, game.dtype),
                                 (len(taus),) + tuple(jnp.shape(lp)))
                for lp in init)
   done, qre, ne, ks = 0, [], [], []
   while True:
     n = min(per_chunk, num_iters - done)
-    res = batched(tau_arr, eta_arr, logp, n)
+    keys = jax.random.split(jax.random.fold_in(base, done), len(taus))
+    res = batched(tau_arr, eta_arr, logp, keys, n)
     logp = res.logp
     keep = slice(None) if done == 0 else slice(1, None)  # drop repeated boundary
     qre.append(np.asarray(res.qre_gap)[:, keep])

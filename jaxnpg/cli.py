@@ -86,29 +86,8 @@ def eta_values(rule: str, taus, num_actions) -> list[float]:
   return [eta] * len(taus)
 
 
-class Progress:
-  """A one-line progress indicator on stderr for work longer than a few seconds."""
-
-  def __init__(self, total: int, unit: str, *, quiet: bool = False,
-               delay: float = 2.0):
-    self.total, self.unit, self.quiet, self.delay = total, unit, quiet, delay
-    self.start = time.perf_counter()
-    self.shown = False
-
-  def update(self, done: int, rate_label: str = "", rate: float = 0.0):
-    elapsed = time.perf_counter() - self.start
-    if self.quiet or (elapsed < self.delay and done < self.total):
-      return
-    if done < self.total or self.shown:
-      frac = done / max(self.total, 1)
-      left = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-      bar = "#" * int(30 * frac)
-      extra = f", {rate:.3g} {rate_label}" if rate_label else ""
-      end = "\n" if done >= self.total else ""
-      sys.stderr.write(f"\r[{bar:<30}] {done}/{self.total} {self.unit}{extra}, "
-                       f"{elapsed:.1f}s elapsed, ~{left:.0f}s left{end}")
-      sys.stderr.flush()
-      self.shown = True
+# The progress bar lives in jaxnpg._progress (jaxnpg.sweep uses it too).
+from jaxnpg._progress import Progress  # noqa: E402,F401
 
 
 def _setup_dtype(dtype: str):
@@ -160,6 +139,7 @@ def _cmd_run(args) -> int:
   start = time.perf_counter()
   traj = run_pairs(
       game, taus, etas, args.iters, init=init, record_every=record_every,
+      algorithm=_algorithm(args), key=jax.random.key(args.seed + 1),
       on_chunk=lambda done: progress.update(
           done, "game-iterations/s",
           done * len(taus) / (time.perf_counter() - start)))
@@ -181,7 +161,7 @@ def _cmd_run(args) -> int:
   os.makedirs(args.out, exist_ok=True)
   settings = {
       "game": where, "num_actions": list(game.num_actions), "seed": args.seed,
-      "taus": taus, "eta_rule": args.eta, "etas": etas, "iters": args.iters,
+      "algorithm": args.algorithm, "taus": taus, "eta_rule": args.eta, "etas": etas, "iters": args.iters,
       "record_every": record_every, "tol": args.tol, "dtype": str(game.dtype),
       "device": str(jax.devices()[0]), "jaxnpg": jaxnpg.__version__,
       "jax": jax.__version__,
@@ -197,6 +177,158 @@ def _cmd_run(args) -> int:
       os.path.join(args.out, "qre_gap.png"),
       title="Independent NPG: QRE-gap per tau", caption=caption)
   print(f"wrote {png}, summary.json and trajectories.npz in {args.out}")
+  return 0
+
+
+def _algorithm(args):
+  """The algorithm instance named by ``--algorithm`` (and ``--samples``)."""
+  import jaxnpg
+  if args.algorithm == "sampled_npg":
+    if args.samples < 1:
+      raise CliError(f"--samples must be >= 1, got {args.samples}.")
+    return jaxnpg.SampledNPG(num_samples=args.samples)
+  return jaxnpg.ALGORITHMS[args.algorithm]()
+
+
+_SWEEP_EPILOG = """\
+examples:
+  jaxnpg sweep --games 256 --taus 1e-2:1e2:16 --iters 1000 --out runs/small
+  jaxnpg sweep --family random --actions 3,4,5 --games 4096 --taus 1e-3:1e2:64 \
+      --etas paper:0.5,1,2 --iters 2000 --out runs/random345
+  jaxnpg sweep --etas 0.01,0.02,0.05 --taus 0,0.1,1,10 --out runs/const-eta
+  jaxnpg plot runs/random345
+
+--etas takes step sizes ('0.01,0.02'), the rule 'paper' (eta = 1/(2(tau + 2 sum
+A_i)), the default) or multipliers of the rule ('paper:0.5,1,2', or a range
+'paper:0.25:4:5'). Running the same command again resumes an interrupted sweep.
+Multi-host: start the same command on every host with --coordinator HOST:PORT
+--num-processes N --process-id I (or --distributed on SLURM/MPI/TPU clusters);
+--out must be on a shared file system.
+"""
+
+
+def _sweep_etas(text: str):
+  """``(etas, multipliers)`` for jaxnpg.sweep from the --etas text."""
+  text = text.strip()
+  if text == "paper":
+    return "paper", None
+  if text.startswith("paper:"):
+    mult = parse_floats(text[len("paper:"):], "--etas multipliers")
+    if any(m <= 0 or not math.isfinite(m) for m in mult):
+      raise CliError(f"--etas: multipliers of the rule must be > 0, got {mult}.")
+    return "paper", mult
+  values = parse_floats(text, "--etas")
+  if any(not v > 0 or not math.isfinite(v) for v in values):
+    raise CliError(f"--etas: step sizes must be > 0, got {values}.")
+  return values, None
+
+
+def _parse_bytes(text):
+  if text is None:
+    return None
+  units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+  t = text.strip().lower().rstrip("b")
+  try:
+    if t and t[-1] in units:
+      return int(float(t[:-1]) * units[t[-1]])
+    return int(float(t))
+  except ValueError:
+    raise CliError(f"--memory-budget: expected bytes like '2G' or '500M', got "
+                   f"{text!r}.") from None
+
+
+def _init_distributed(args):
+  import jax
+  if args.coordinator or args.num_processes or args.process_id is not None:
+    if not (args.coordinator and args.num_processes and args.process_id is not None):
+      raise CliError("multi-host needs all of --coordinator, --num-processes and "
+                     "--process-id (or --distributed for auto-detection).")
+    jax.distributed.initialize(coordinator_address=args.coordinator,
+                               num_processes=args.num_processes,
+                               process_id=args.process_id)
+  elif args.distributed:
+    jax.distributed.initialize()
+
+
+def _cmd_sweep(args) -> int:
+  _init_distributed(args)
+  _setup_dtype(args.dtype)
+  import jax
+  import jaxnpg
+
+  taus = parse_floats(args.taus, "--taus")
+  if any(t < 0 for t in taus):
+    raise CliError(f"--taus: tau must be >= 0, got {taus}.")
+  etas, multipliers = _sweep_etas(args.etas)
+  if args.iters < 1:
+    raise CliError(f"--iters must be >= 1, got {args.iters}.")
+  options = {"graph": args.graph} if args.graph else {}
+  kwargs = dict(taus=taus, etas=etas, eta_multipliers=multipliers,
+                num_iters=args.iters, tol=args.tol,
+                record_every=args.record_every or None,
+                trajectory_points=args.trajectory, method=args.method,
+                chunk_games=args.chunk_games,
+                memory_budget=_parse_bytes(args.memory_budget), out=args.out,
+                quiet=args.quiet)
+  if args.game_file:
+    game, where = _load_game(args)
+    game = jax.tree_util.tree_map(lambda x: x[None], game)
+    kwargs.update(game=game, init=args.init, seed=args.seed)
+  else:
+    where = (f"{args.family} games, actions {parse_ints(args.actions, '--actions')}"
+             f", {args.games} games, seed {args.seed}")
+    kwargs.update(family=args.family, num_actions=parse_ints(args.actions,
+                                                             "--actions"),
+                  num_games=args.games, seed=args.seed, init=args.init,
+                  family_options=options)
+  if args.games < 1:
+    raise CliError(f"--games must be >= 1, got {args.games}.")
+  print(f"jaxnpg sweep: {where}; {len(taus)} tau x "
+        f"{len(multipliers or ([1] if etas == 'paper' else etas))} eta, "
+        f"{args.iters} iterations, {args.dtype}, {jax.device_count()} "
+        f"{jax.devices()[0].platform} device(s); writing to {args.out}",
+        file=sys.stderr)
+  chunks = []
+  res = jaxnpg.sweep(**kwargs, on_chunk=chunks.append)
+  a = res.attrs
+  skipped = sum(c["skipped"] for c in chunks)
+  print(f"chunks: {a['num_chunks']} of {a['chunk_games']} games "
+        f"({a['chunk_games'] * res.shape[1] * res.shape[2]} cells), "
+        f"{skipped} already done and verified, method {a['method']}",
+        file=sys.stderr)
+  if a.get("game_iterations_per_second"):
+    print(f"speed: {a['game_iterations_per_second']:.3g} game-iterations/s "
+          f"(compile {a.get('compile_seconds', 0):.1f}s)", file=sys.stderr)
+  frac = res.converged_fraction()
+  head = f"{'tau':>10} " + " ".join(f"{'conv@' + format(e, '.3g'):>11}"
+                                     for e in res.eta[:6])
+  print(head)
+  print("-" * len(head))
+  for t, tau in enumerate(res.tau):
+    print(f"{tau:>10.4g} " + " ".join(f"{frac[t, e]:>11.3f}"
+                                      for e in range(min(6, res.shape[2]))))
+  print(f"status counts: {res.status_counts()}")
+  print(f"wrote {args.out} (plot it with: jaxnpg plot {args.out})")
+  return 0
+
+
+def _cmd_plot(args) -> int:
+  import jaxnpg
+  from jaxnpg import _plots
+  if not os.path.isdir(args.folder):
+    raise CliError(f"no such sweep folder {args.folder!r}.")
+  res = jaxnpg.load_sweep(args.folder, allow_partial=args.partial)
+  out = args.out or os.path.join(args.folder, "plots")
+  taus = parse_floats(args.taus, "--taus") if args.taus else None
+  if not 0 <= args.eta_index < res.shape[2]:
+    raise CliError(f"--eta-index must be in [0, {res.shape[2]}), got "
+                   f"{args.eta_index}.")
+  paths = _plots.plot_sweep(res, out, taus=taus, eta_index=args.eta_index)
+  for name, path in paths.items():
+    print(f"wrote {path}")
+  if "qre_trajectories" not in paths:
+    print("(no trajectory plot: the sweep kept no trajectories; run it with "
+          "--trajectory N)", file=sys.stderr)
   return 0
 
 
@@ -228,6 +360,17 @@ def _add_game_args(p):
                  help="read the game from a Gambit .nfg file instead")
 
 
+def _add_algorithm_args(group):
+  group.add_argument(
+      "--algorithm", default="npg",
+      choices=("npg", "sampled_npg", "pg", "optimistic_npg"),
+      help="npg: exact NPG (default); sampled_npg: NPG from sampled rewards; "
+      "pg: softmax policy gradient; optimistic_npg: predictive NPG")
+  group.add_argument("--samples", type=int, default=64,
+                     help="joint actions sampled per iteration by sampled_npg "
+                     "(default: 64)")
+
+
 def build_parser() -> argparse.ArgumentParser:
   """The argument parser of the ``jaxnpg`` command."""
   parser = argparse.ArgumentParser(
@@ -250,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
   a.add_argument("--eta", default="paper",
                  help="step size: 'paper' for 1/(2(tau + 2 sum A_i)) (SPEC "
                  "default) or a constant (default: paper)")
+  _add_algorithm_args(a)
   a.add_argument("--iters", type=int, default=20000,
                  help="NPG iterations (default: 20000)")
   a.add_argument("--tol", type=float, default=1e-10,
@@ -263,6 +407,80 @@ def build_parser() -> argparse.ArgumentParser:
   o.add_argument("--out", default="runs/run", help="output folder (default: runs/run)")
   o.add_argument("--quiet", action="store_true", help="no progress bar")
   p.set_defaults(func=_cmd_run)
+
+  p = sub.add_parser(
+      "sweep", help="phase sweep: many games x tau x eta, resumable",
+      description="Run independent NPG on every (game, tau, eta) combination of a "
+      "game family in compiled, sharded chunks; write each finished chunk and a "
+      "manifest to --out (running the command again resumes) and print the "
+      "converged fraction per tau.",
+      epilog=_SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+  _add_game_args(p)
+  p.add_argument("--games", type=int, default=256,
+                 help="number of games of the family (default: 256)")
+  p.add_argument("--init", choices=("random", "uniform"), default="random",
+                 help="initial policy of each game (default: random)")
+  a = p.add_argument_group("algorithm")
+  a.add_argument("--taus", default="1e-2:1e2:16",
+                 help="entropy weights: '0,0.1,1' or a log range 'lo:hi:count' "
+                 "(default: 1e-2:1e2:16)")
+  a.add_argument("--etas", default="paper",
+                 help="step sizes '0.01,0.02', the rule 'paper', or multipliers "
+                 "of it 'paper:0.5,1,2' (default: paper)")
+  a.add_argument("--iters", type=int, default=1000,
+                 help="NPG iterations per cell (default: 1000)")
+  a.add_argument("--tol", type=float, default=None,
+                 help="QRE-gap tolerance (default: 1e-10 in float64, 1e-5 in "
+                 "float32)")
+  a.add_argument("--record-every", type=int, default=0,
+                 help="record the gaps every N iterations (default: about 200 "
+                 "records)")
+  a.add_argument("--trajectory", type=int, default=32,
+                 help="keep N points of each cell's gap trajectory (0: none; "
+                 "default: 32)")
+  a.add_argument("--method", choices=("auto", "dense", "generic"), default="auto",
+                 help="dense: batch-last kernel for small dense games; generic: "
+                 "any game type (default: auto)")
+  a.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                 help="floating point precision (default: float64)")
+  r = p.add_argument_group("resources")
+  r.add_argument("--chunk-games", type=int, default=None,
+                 help="games per chunk (default: from the memory budget)")
+  r.add_argument("--memory-budget", default=None,
+                 help="memory a chunk may use per device, e.g. 2G (default: a "
+                 "quarter of the device's memory)")
+  r.add_argument("--distributed", action="store_true",
+                 help="multi-host: jax.distributed.initialize() with cluster "
+                 "auto-detection (SLURM, Open MPI, TPU)")
+  r.add_argument("--coordinator", default=None,
+                 help="multi-host: coordinator address HOST:PORT (process 0's)")
+  r.add_argument("--num-processes", type=int, default=None,
+                 help="multi-host: number of processes")
+  r.add_argument("--process-id", type=int, default=None,
+                 help="multi-host: this process's id, 0 .. N-1")
+  o = p.add_argument_group("output")
+  o.add_argument("--out", default="runs/sweep",
+                 help="output folder (default: runs/sweep)")
+  o.add_argument("--quiet", action="store_true", help="no progress bar")
+  p.set_defaults(func=_cmd_sweep)
+
+  p = sub.add_parser(
+      "plot", help="phase-diagram PNGs of a finished sweep",
+      description="Draw the phase diagrams of a sweep folder: converged fraction "
+      "against tau and as a tau x eta heatmap, the empirical linear rate with "
+      "Theorem 3.3's rate, the final NE-gap, and QRE-gap trajectories.")
+  p.add_argument("folder", help="the sweep's output folder")
+  p.add_argument("--out", default=None,
+                 help="folder for the PNGs (default: FOLDER/plots)")
+  p.add_argument("--taus", default=None,
+                 help="tau values of the trajectory plot (default: 4 spread "
+                 "over the sweep's taus)")
+  p.add_argument("--eta-index", type=int, default=0,
+                 help="which eta of the sweep the trajectory plot shows "
+                 "(default: 0)")
+  p.add_argument("--partial", action="store_true",
+                 help="plot the finished chunks of an unfinished sweep")
+  p.set_defaults(func=_cmd_plot)
   return parser
 
 

@@ -49,3 +49,55 @@ def precision(request):
 def rng(request):
   """A NumPy generator seeded from the test's id (stable across runs)."""
   return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+def _core_functions():
+  import jaxnpg  # pylint: disable=g-import-not-at-top
+  # Each public single-game function as f(game, logp, tau, eta).
+  return {
+      "npg_step": jaxnpg.npg_step,
+      "marginal_rewards": lambda g, lp, tau, eta: jaxnpg.marginal_rewards(
+          g, lp),
+      "soft_best_response": lambda g, lp, tau, eta: jaxnpg.soft_best_response(
+          g, lp, tau),
+      "qre_gap": lambda g, lp, tau, eta: jaxnpg.qre_gap(g, lp, tau),
+      "qre_gap_per_agent": lambda g, lp, tau, eta: jaxnpg.qre_gap_per_agent(
+          g, lp, tau),
+      "ne_gap": lambda g, lp, tau, eta: jaxnpg.ne_gap(g, lp),
+      "ne_gap_per_agent": lambda g, lp, tau, eta: jaxnpg.ne_gap_per_agent(
+          g, lp),
+      "fixed_point_residual": (
+          lambda g, lp, tau, eta: jaxnpg.fixed_point_residual(g, lp, tau)),
+      "kl_residual": lambda g, lp, tau, eta: jaxnpg.kl_residual(g, lp, tau),
+  }
+
+
+CORE_FUNCTIONS = _core_functions()
+
+
+def core_outputs(game, logp, tau, eta):
+  """Every core function's output for one game, as a dict keyed by name."""
+  return {name: fn(game, logp, tau, eta) for name, fn in CORE_FUNCTIONS.items()}
+
+
+# One module-level jitted function, so that every test shares its compile cache
+# (compiling once per shape is far cheaper than running the ops eagerly).
+core_outputs_jit = jax.jit(core_outputs)
+
+
+@pytest.fixture
+def core_jit():
+  """``jax.jit(core_outputs)``, shared by every test."""
+  return core_outputs_jit
+
+
+def _random_game_and_policy(key, sizes):
+  import jaxnpg  # pylint: disable=g-import-not-at-top
+  key_game, key_policy = jax.random.split(key)
+  game = jaxnpg.random_game(key_game, sizes)
+  return game, jaxnpg.random_policy(key_policy, game)
+
+
+# ``jaxnpg.random_game`` and ``jaxnpg.random_policy`` from one key, jitted and shared
+# (compiling jax.random's threefry once is far cheaper than running it eagerly).
+random_game_and_policy = jax.jit(_random_game_and_policy, static_argnums=1)

@@ -1,0 +1,219 @@
+"""Learning algorithms that ``run``, ``solve`` and ``sweep`` iterate.
+
+An algorithm is a small frozen dataclass (hashable, so it is a static argument:
+equal settings never recompile) with three methods:
+
+* ``init(game, logp, key) -> state``
+* ``step(game, state, payoffs, tau, eta) -> state`` where ``payoffs`` are the exact
+  marginal payoffs at ``policy(state)`` when ``uses_payoffs`` is true (the loop
+  computes them once and also records the gaps from them), else ``None``;
+  ``eta`` already includes the game's ``step_scale``;
+* ``policy(state) -> logp``.
+
+The solver loop in ``jaxnpg/_solve.py`` is written once on top of this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxnpg._npg import npg_update
+
+
+@dataclasses.dataclass(frozen=True)
+class NPG:
+  """Entropy-regularized independent NPG with exact marginals (eq. 2); the default."""
+  uses_payoffs = True
+  name = "npg"
+
+  def init(self, game, logp, key):
+    del game, key
+    return logp
+
+  def step(self, game, state, payoffs, tau, eta):
+    del game
+    return npg_update(state, payoffs, tau, eta)
+
+  def policy(self, state):
+    return state
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimisticNPG:
+  """Entropy-regularized predictive (extragradient) NPG of Cen, Wei & Chi (2021).
+
+  Each agent first takes a look-ahead step from the current payoffs, then the real
+  step from the payoffs at the look-ahead point:
+
+  .. math::
+    \\bar\\pi_i \\propto (\\pi_i^k)^{1-\\eta\\tau} \\exp(\\eta\\,\\bar r_i(\\pi^k)),
+    \\qquad
+    \\pi_i^{k+1} \\propto (\\pi_i^k)^{1-\\eta\\tau} \\exp(\\eta\\,\\bar r_i(\\bar\\pi)).
+
+  Its fixed point is the QRE. For two-player zero-sum matrix games with payoff matrix
+  ``A`` Cen et al. prove linear convergence at rate ``1 - eta*tau`` (in KL to the
+  QRE) when ``0 < eta <= 1 / (tau + 2 ||A||_inf)``, ``||A||_inf = max |A_ab|``
+  (their Theorem 1, "PU" method); jaxnpg applies the same update to n-agent and
+  network games, where no such guarantee is proven. Costs two marginal evaluations
+  per iteration.
+  """
+  uses_payoffs = True
+  name = "optimistic_npg"
+
+  def init(self, game, logp, key):
+    del game, key
+    return logp
+
+  def step(self, game, state, payoffs, tau, eta):
+    lookahead = npg_update(state, payoffs, tau, eta)
+    return npg_update(state, game.payoffs_at(lookahead, tau), tau, eta)
+
+  def policy(self, state):
+    return state
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyGradient:
+  """Independent softmax policy gradient (gradient play) on the regularized reward.
+
+  Each agent ascends its own ``rhat_i(theta) = <pi_i, rbar_i> + tau H(pi_i)`` in its
+  softmax logits ``theta_i`` (``pi_i = softmax(theta_i)``), gradients by
+  ``jax.grad`` with the others held fixed. The gradient is the closed form of the
+  paper's appendix A, ``pi_i(a) (rbar_i(a) - tau log pi_i(a) - rhat_i)``.
+  ``optimizer`` is any optax transformation applied to the *loss* gradient
+  ``-grad rhat``; its updates are multiplied by ``eta``. The default,
+  ``optax.sgd(1.0)``, is plain gradient ascent with step ``eta``. For adaptive
+  optimizers pass e.g. ``optax.adam(1.0)`` and set the learning rate with ``eta``.
+  """
+  optimizer: Any = None
+  uses_payoffs = True
+  name = "pg"
+
+  def _opt(self):
+    return optax.sgd(1.0) if self.optimizer is None else self.optimizer
+
+  def init(self, game, logp, key):
+    del game, key
+    return logp, self._opt().init(logp)
+
+  def step(self, game, state, payoffs, tau, eta):
+    del game
+    theta, opt_state = state
+    grads = jax.grad(lambda th: -regularized_reward(th, payoffs, tau).sum())(theta)
+    updates, opt_state = self._opt().update(grads, opt_state, theta)
+    theta = tuple(th + eta * u for th, u in zip(theta, updates))
+    theta = tuple(th - jax.nn.logsumexp(th, axis=-1, keepdims=True) for th in theta)
+    return theta, opt_state
+
+  def policy(self, state):
+    return state[0]
+
+
+def regularized_reward(theta, payoffs, tau):
+  """``rhat_i = <pi_i, rbar_i> + tau H(pi_i)`` per agent, ``pi_i = softmax(theta_i)``.
+
+  ``payoffs`` are held fixed (each agent's gradient ignores its effect on others).
+  Returns shape ``(n,)`` (summed over leading axes such as states).
+  """
+  out = []
+  for th, q in zip(theta, payoffs):
+    logp = jax.nn.log_softmax(th, axis=-1)
+    p = jnp.exp(logp)
+    terms = p * (jax.lax.stop_gradient(q) - tau * jnp.where(p > 0, logp, 0.0))
+    out.append(jnp.sum(terms))
+  return jnp.stack(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class SampledNPG:
+  """NPG with bandit feedback: marginals estimated from sampled joint actions.
+
+  Each iteration every agent plays ``num_samples`` joint actions drawn from the
+  exploration policies ``mu_j = (1 - explore) pi_j + explore / A_j``, observes its
+  own reward of each, and estimates its marginal reward by importance weighting:
+
+  .. math::
+    \\hat r_i(a) = \\frac1M \\sum_m r_i(a^m) \\frac{1[a_i^m = a]}{\\mu_i(a)}
+    \\prod_{j \\ne i} \\frac{\\pi_j(a_j^m)}{\\mu_j(a_j^m)},
+
+  an unbiased estimate of ``rbar_i(a)`` under the true policies (with
+  ``explore = 0`` the product is 1). Then it takes the NPG step with ``eta``
+  multiplied by ``schedule(k)`` (default 1; e.g. ``lambda k: 1 / (1 + k / 100)``
+  or any optax schedule). Static games only (the game must provide
+  ``rewards_at``). Pass ``key`` to ``run``/``solve``; vmap over keys for seeds.
+  """
+  num_samples: int = 64
+  explore: float = 0.0
+  schedule: Callable | None = None
+  uses_payoffs = False
+  name = "sampled_npg"
+
+  def __post_init__(self):
+    if int(self.num_samples) < 1:
+      raise ValueError(f"`num_samples` must be >= 1, got {self.num_samples}.")
+    if not 0.0 <= float(self.explore) <= 1.0:
+      raise ValueError(f"`explore` must be in [0, 1], got {self.explore}.")
+
+  def init(self, game, logp, key):
+    if not hasattr(game, "rewards_at"):
+      raise ValueError(
+          f"sampled_npg needs a static game with `rewards_at`; "
+          f"{type(game).__name__} has none.")
+    if key is None:
+      raise ValueError("sampled_npg draws samples: pass `key=` (a jax.random key).")
+    return logp, key, jnp.zeros((), jnp.int32)
+
+  def estimate(self, game, logp, key):
+    """One unbiased estimate of every agent's marginal reward (a tuple)."""
+    mixes = []
+    for lp in logp:
+      a = lp.shape[-1]
+      mixes.append(jnp.log((1 - self.explore) * jnp.exp(lp) + self.explore / a))
+    keys = jax.random.split(key, len(logp))
+    actions = tuple(jax.random.categorical(k, lm, shape=(self.num_samples,))
+                    for k, lm in zip(keys, mixes))
+    rewards = game.rewards_at(actions)                       # (n, M)
+    log_ratio = jnp.stack([lp[a] - lm[a]
+                           for lp, lm, a in zip(logp, mixes, actions)])  # (n, M)
+    total = jnp.sum(log_ratio, axis=0)
+    out = []
+    for i, (lm, a) in enumerate(zip(mixes, actions)):
+      weight = rewards[i] * jnp.exp(total - log_ratio[i] - lm[a])
+      onehot = jax.nn.one_hot(a, lm.shape[-1], dtype=lm.dtype)
+      out.append(weight @ onehot / self.num_samples)
+    return tuple(out)
+
+  def step(self, game, state, payoffs, tau, eta):
+    del payoffs
+    logp, key, k = state
+    key, sub = jax.random.split(key)
+    scale = 1.0 if self.schedule is None else self.schedule(k)
+    estimate = self.estimate(game, logp, sub)
+    return npg_update(logp, estimate, tau, eta * scale), key, k + 1
+
+  def policy(self, state):
+    return state[0]
+
+
+ALGORITHMS = {"npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
+              "sampled_npg": SampledNPG}
+
+
+def get_algorithm(algorithm):
+  """Resolve a name (``npg``, ``sampled_npg``, ``pg``, ``optimistic_npg``) or instance."""
+  if isinstance(algorithm, str):
+    if algorithm not in ALGORITHMS:
+      raise ValueError(
+          f"Unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)} "
+          "or pass an instance (e.g. jaxnpg.SampledNPG(num_samples=16)).")
+    return ALGORITHMS[algorithm]()
+  if isinstance(algorithm, tuple(ALGORITHMS.values())):
+    return algorithm
+  raise ValueError(
+      f"`algorithm` must be a name in {sorted(ALGORITHMS)} or an algorithm "
+      f"instance, got {algorithm!r}.")

@@ -1,0 +1,878 @@
+"""Phase sweeps: every (game, tau, eta) cell of a game family in compiled chunks.
+
+``sweep`` runs ``num_iters`` NPG steps for every combination of a batch of games,
+a list of entropy weights ``tau`` and a list of step sizes ``eta``, and keeps a
+small record per cell (final gaps, iterations to the tolerance, empirical linear
+rate, monotonicity, a status code and optionally a subsampled trajectory).
+
+How the work is laid out:
+
+* games come from a registered family (generated inside the compiled call from
+  ``(seed, game index)``, so no host loop over games) or from a user's batched game;
+* the game axis is split into *chunks* sized from a memory budget; each chunk is one
+  compiled call whose results are copied to the host (and to disk with ``out=``);
+* within a chunk the game axis is sharded over all devices (``jax.shard_map`` over
+  a one-axis ``Mesh``); on each device it is processed in *blocks* of a fixed number
+  of games (sized for the CPU's caches; one block per device on accelerators).
+  Every operation is elementwise over games, so chunked and one-shot runs agree
+  bit for bit, and so do sharded and one-device runs of the dense kernel (the
+  generic path agrees across device counts to the last bit or so: XLA compiles its
+  reductions differently in a multi-device program);
+* dense games small enough go through a kernel with the batch axes last
+  (:mod:`jaxnpg._dense_batch`); every other game type goes through the generic
+  one-game solver (``jaxnpg._solve._run`` via ``vmap``), i.e. only through the game
+  protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxnpg import _dense_batch
+from jaxnpg._families import FAMILIES, make_game
+from jaxnpg._policy import random_policy, uniform_policy
+from jaxnpg._progress import Progress
+from jaxnpg._protocol import Game
+from jaxnpg._rate import default_floor, linear_rate
+from jaxnpg._solve import _run
+from jaxnpg._step_sizes import paper_eta
+from jaxnpg._validation import check_policy, check_positive_int
+
+# Status codes of a cell.
+CONVERGED = 0       # final QRE-gap <= tol
+NOT_CONVERGED = 1   # finite, still decreasing over the tail, above tol
+BLEW_UP = 2         # a recorded gap was NaN or infinite
+STALLED = 3         # above tol and the tail shows no clear progress (see sweep)
+STATUS_NAMES = ("converged", "not converged", "blew up", "stalled")
+
+INITS = ("random", "uniform")
+METHODS = ("auto", "dense", "generic")
+
+# Axes of every per-cell field of a SweepResult.
+CELL_FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
+               "status")
+TRAJECTORY_FIELDS = ("qre_gap_trajectory", "ne_gap_trajectory")
+
+# Target cells per CPU block (the working set then stays in L2) and per chunk.
+_CPU_BLOCK_CELLS = 4096
+_CPU_CHUNK_CELLS = 1 << 15
+_ACCEL_CHUNK_CELLS = 1 << 22
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SweepResult:
+  """Per-cell results of :func:`sweep` with named axes.
+
+  Axes: ``game`` (``G`` games), ``tau`` (``T`` entropy weights), ``eta`` (``E``
+  step sizes, or multipliers of a step-size rule, see ``eta_rule``) and, for the
+  trajectories, ``iteration`` (``K`` kept records).
+
+  Attributes:
+    game: ``(G,)`` game indices (the family's seed index, or the position in the
+      user's batch).
+    tau: ``(T,)`` entropy weights.
+    eta: ``(E,)`` the eta axis: step sizes when ``eta_rule == "constant"``,
+      multipliers of the rule otherwise.
+    eta_rule: ``"constant"`` or ``"paper"`` (``eta = m * paper_eta(tau, A)``).
+    step_size: ``(T, E)`` the step size each ``(tau, eta)`` cell used.
+    iteration: ``(K,)`` iterations of the kept trajectory records (empty if none).
+    qre_gap: ``(G, T, E)`` QRE-gap after ``num_iters`` steps.
+    ne_gap: ``(G, T, E)`` NE-gap after ``num_iters`` steps.
+    iterations_to_tol: ``(G, T, E)`` int, first recorded iteration whose QRE-gap
+      is ``<= tol`` (resolution ``record_every``); ``-1`` if never.
+    linear_rate: ``(G, T, E)`` :func:`jaxnpg.linear_rate` of the recorded QRE-gap
+      over the ``tail`` (NaN when it cannot be fitted, e.g. at the float floor).
+    monotone: ``(G, T, E)`` bool, the recorded QRE-gap never increased (ignoring
+      values at the floating-point floor).
+    status: ``(G, T, E)`` int8, one of ``STATUS_NAMES`` (0 converged, 1 not
+      converged, 2 blew up, 3 stalled).
+    qre_gap_trajectory: ``(G, T, E, K)`` or None.
+    ne_gap_trajectory: ``(G, T, E, K)`` or None.
+    attrs: the sweep's parameters, versions, device, chunking (JSON-able).
+  """
+  game: np.ndarray
+  tau: np.ndarray
+  eta: np.ndarray
+  eta_rule: str
+  step_size: np.ndarray
+  iteration: np.ndarray
+  qre_gap: np.ndarray
+  ne_gap: np.ndarray
+  iterations_to_tol: np.ndarray
+  linear_rate: np.ndarray
+  monotone: np.ndarray
+  status: np.ndarray
+  qre_gap_trajectory: np.ndarray | None = None
+  ne_gap_trajectory: np.ndarray | None = None
+  attrs: dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def dims(self) -> dict[str, tuple[str, ...]]:
+    """Axis names of every array field."""
+    dims = {f: ("game", "tau", "eta") for f in CELL_FIELDS}
+    dims["step_size"] = ("tau", "eta")
+    if self.qre_gap_trajectory is not None:
+      for f in TRAJECTORY_FIELDS:
+        dims[f] = ("game", "tau", "eta", "iteration")
+    return dims
+
+  @property
+  def shape(self) -> tuple[int, int, int]:
+    """``(games, taus, etas)``."""
+    return self.qre_gap.shape
+
+  def converged_fraction(self) -> np.ndarray:
+    """``(T, E)`` fraction of games whose final QRE-gap is ``<= tol``."""
+    return np.mean(self.status == CONVERGED, axis=0)
+
+  def status_counts(self) -> dict[str, int]:
+    """How many cells ended in each status."""
+    return {name: int(np.sum(self.status == code))
+            for code, name in enumerate(STATUS_NAMES)}
+
+  def to_xarray(self):
+    """The result as an ``xarray.Dataset`` (needs the ``xarray`` extra).
+
+    Raises:
+      ImportError: xarray is not installed.
+    """
+    try:
+      import xarray as xr
+    except ImportError:
+      raise ImportError(
+          "SweepResult.to_xarray needs xarray: pip install 'jaxnpg[xarray]'."
+      ) from None
+    coords = {"game": self.game, "tau": self.tau, "eta": self.eta}
+    if self.qre_gap_trajectory is not None:
+      coords["iteration"] = self.iteration
+    data = {name: (axes, getattr(self, name)) for name, axes in self.dims.items()}
+    attrs = {k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v)
+             for k, v in {**self.attrs, "eta_rule": self.eta_rule}.items()
+             if v is not None}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+  def to_dataframe(self):
+    """One row per (game, tau, eta) cell as a pandas DataFrame (``xarray`` extra).
+
+    Columns: ``game, tau, eta, step_size`` and the per-cell fields, plus
+    ``status_name``. Trajectories are left out.
+
+    Raises:
+      ImportError: pandas is not installed.
+    """
+    try:
+      import pandas as pd
+    except ImportError:
+      raise ImportError(
+          "SweepResult.to_dataframe needs pandas: pip install 'jaxnpg[xarray]'."
+      ) from None
+    g, t, e = np.meshgrid(np.arange(self.shape[0]), np.arange(self.shape[1]),
+                          np.arange(self.shape[2]), indexing="ij")
+    cols = {"game": self.game[g.ravel()], "tau": self.tau[t.ravel()],
+            "eta": self.eta[e.ravel()],
+            "step_size": self.step_size[t.ravel(), e.ravel()]}
+    for name in CELL_FIELDS:
+      cols[name] = getattr(self, name).ravel()
+    cols["status_name"] = np.asarray(STATUS_NAMES)[self.status.ravel()]
+    return pd.DataFrame(cols)
+
+  def __repr__(self):
+    traj = (f", trajectories of {len(self.iteration)} points"
+            if self.qre_gap_trajectory is not None else "")
+    return (f"SweepResult(games={self.shape[0]}, taus={self.shape[1]}, "
+            f"etas={self.shape[2]} ({self.eta_rule}){traj}, "
+            f"status={self.status_counts()})")
+
+
+# --------------------------------------------------------------------------------
+# Argument handling.
+
+
+def _float_list(values, name: str) -> list[float]:
+  if isinstance(values, str):
+    raise ValueError(f"`{name}` must be a sequence of numbers, got {values!r}.")
+  try:
+    out = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+  except (TypeError, ValueError):
+    raise ValueError(f"`{name}` must be a sequence of numbers, got {values!r}."
+                     ) from None
+  if not out:
+    raise ValueError(f"`{name}` is empty; give at least one value.")
+  if not all(math.isfinite(v) for v in out):
+    raise ValueError(f"`{name}` must be finite, got {out}.")
+  return out
+
+
+def _resolve_etas(etas, eta_multipliers):
+  """Return ``(rule, axis_values)``."""
+  if isinstance(etas, str):
+    if etas != "paper":
+      raise ValueError(
+          f"`etas` must be a list of step sizes or the rule 'paper', got {etas!r}.")
+    mult = [1.0] if eta_multipliers is None else _float_list(
+        eta_multipliers, "eta_multipliers")
+    if any(m <= 0 for m in mult):
+      raise ValueError(f"`eta_multipliers` must be > 0, got {mult}.")
+    return "paper", mult
+  if eta_multipliers is not None:
+    raise ValueError(
+        "`eta_multipliers` scales a step-size rule; pass etas='paper' with it, "
+        "not a list of step sizes.")
+  values = _float_list(etas, "etas")
+  if any(v <= 0 for v in values):
+    raise ValueError(f"`etas` (the step sizes) must be > 0, got {values}.")
+  return "constant", values
+
+
+def _step_sizes(rule, taus, eta_axis, num_actions) -> np.ndarray:
+  taus = np.asarray(taus, dtype=np.float64)
+  if rule == "constant":
+    return np.broadcast_to(np.asarray(eta_axis)[None, :],
+                           (len(taus), len(eta_axis))).copy()
+  base = np.asarray(paper_eta(taus, num_actions), dtype=np.float64)
+  return base[:, None] * np.asarray(eta_axis)[None, :]
+
+
+def _device_memory(device) -> int:
+  """Bytes of memory of ``device`` (physical memory for CPUs)."""
+  try:
+    stats = device.memory_stats() or {}
+  except Exception:  # some backends do not implement it
+    stats = {}
+  if stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  try:
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+  except (ValueError, OSError, AttributeError):
+    return 8 << 30
+
+
+def _traj_indices(num_records: int, points: int) -> np.ndarray:
+  if points <= 0:
+    return np.zeros((0,), np.int64)
+  if points >= num_records:
+    return np.arange(num_records)
+  return np.unique(np.round(np.linspace(0, num_records - 1, points)).astype(int))
+
+
+def _record_iterations(num_iters: int, record_every: int) -> np.ndarray:
+  blocks = num_iters // record_every
+  return np.append(np.arange(blocks) * record_every, num_iters)
+
+
+# --------------------------------------------------------------------------------
+# Games of a sweep.
+
+
+def family_game(family: str, seed: int, index, num_actions, options=None,
+                init: str = "random"):
+  """Game ``index`` of a family sweep and its initial policy, as the sweep makes them.
+
+  The game's key is ``fold_in(fold_in(key(seed), index), 0)`` and the random
+  initial policy's ``fold_in(fold_in(key(seed), index), 1)``. Vmappable over
+  ``index``; call it with a Python int to rebuild one cell's game.
+
+  Returns:
+    ``(game, logp)``.
+
+  Example:
+    >>> import jaxnpg
+    >>> game, logp = jaxnpg.family_game("random", 0, 3, (3, 4, 5))
+    >>> game.num_actions, [lp.shape for lp in logp]
+    ((3, 4, 5), [(3,), (4,), (5,)])
+  """
+  key = jax.random.fold_in(jax.random.key(seed), index)
+  game = make_game(family, jax.random.fold_in(key, 0), tuple(num_actions),
+                   **(options or {}))
+  if init == "random":
+    logp = random_policy(jax.random.fold_in(key, 1), game)
+  elif init == "uniform":
+    logp = uniform_policy(game)
+  else:
+    raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+  return game, logp
+
+
+def _game_digest(game, init) -> str:
+  h = hashlib.sha256()
+  leaves, treedef = jax.tree_util.tree_flatten((game, init))
+  h.update(repr(treedef).encode())
+  for leaf in leaves:
+    arr = np.ascontiguousarray(np.asarray(leaf))
+    h.update(f"{arr.dtype}{arr.shape}".encode())
+    h.update(arr.tobytes())
+  return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------
+# The compiled chunk.
+
+
+def _summarize(qre, ne, iterations, *, tol, tail, num_iters, traj_idx):
+  """Per-cell record from one cell's recorded gaps (``(R,)`` each)."""
+  dtype = qre.dtype
+  finite = jnp.all(jnp.isfinite(qre)) & jnp.all(jnp.isfinite(ne))
+  hit = qre <= tol
+  first = jnp.argmax(hit)
+  iters_to_tol = jnp.where(jnp.any(hit), iterations[first], -1).astype(jnp.int32)
+  rate = linear_rate(qre, iterations, tail=tail)
+  scale = jnp.max(jnp.where(jnp.isfinite(qre), jnp.abs(qre), 0.0))
+  floor = default_floor(dtype) * jnp.maximum(scale, 1.0)
+  later, earlier = qre[1:], qre[:-1]
+  monotone = finite & jnp.all((later <= earlier) | (later <= floor))
+  converged = finite & (qre[-1] <= tol)
+  # Stalled: over the fitted tail (tail * num_iters iterations) the gap falls by
+  # less than a factor 2, or no rate can be fitted at all.
+  span = tail * num_iters
+  stalled = ~jnp.isfinite(rate) | (span * jnp.log(rate) > jnp.log(0.5))
+  status = jnp.where(~finite, BLEW_UP,
+                     jnp.where(converged, CONVERGED,
+                               jnp.where(stalled, STALLED, NOT_CONVERGED)))
+  out = {"qre_gap": qre[-1], "ne_gap": ne[-1], "iterations_to_tol": iters_to_tol,
+         "linear_rate": rate.astype(dtype), "monotone": monotone,
+         "status": status.astype(jnp.int8)}
+  if traj_idx.size:
+    out["qre_gap_trajectory"] = qre[traj_idx]
+    out["ne_gap_trajectory"] = ne[traj_idx]
+  return out
+
+
+def _block_records(game, logp, tau, eta, *, dense, num_iters, record_every):
+  """Recorded gaps ``(B, P, R)`` of a block of games (leading axis on both)."""
+  if dense:
+    return _dense_batch.run_cells(game, logp, tau, eta, num_iters=num_iters,
+                                  record_every=record_every)
+  def one(g, lp, t, e):
+    res = _run(g, t, e, lp, num_iters=num_iters, record_every=record_every)
+    return res.qre_gap, res.ne_gap
+  return jax.vmap(jax.vmap(one, (None, None, 0, 0)), (0, 0, None, None))(
+      game, logp, tau.astype(game.dtype), eta.astype(game.dtype))
+
+
+class _Plan:
+  """Everything static about one sweep: cells, games, layout."""
+
+  def __init__(self, **kw):
+    self.__dict__.update(kw)
+
+  def static_key(self):
+    """What the compiled chunk depends on besides input shapes (hashable)."""
+    return (self.source, self.family, self.num_actions,
+            tuple(sorted(self.family_options.items())), self.init, self.dense,
+            self.num_iters, self.record_every, tuple(self.traj_idx.tolist()),
+            self.tail, self.block_games, tuple(self.devices), self.platform)
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk_fn(static_key):
+  """The jitted function computing one chunk's per-cell records.
+
+  Arguments of the returned function: ``(args, tau, eta, seed, tol)`` with
+  ``args`` the per-game inputs (``(indices,)`` for a family, ``(game, logp)``
+  otherwise, leading axis = games of the chunk), ``tau, eta`` the ``(P,)`` cells,
+  and the scalars ``seed`` (family games) and ``tol``.
+  """
+  (source, family, num_actions, options, init, dense, num_iters, record_every,
+   traj_idx, tail, block, devices, _) = static_key
+  options = dict(options)
+  traj_idx = np.asarray(traj_idx, dtype=np.int64)
+  rec_iters = _record_iterations(num_iters, record_every)
+
+  def summarize_block(qre, ne, tol):
+    dtype = qre.dtype
+    iterations = jnp.asarray(rec_iters).astype(dtype)
+    fn = lambda q, n: _summarize(q, n, iterations, tol=tol.astype(dtype),
+                                 tail=tail, num_iters=num_iters,
+                                 traj_idx=traj_idx)
+    return jax.vmap(jax.vmap(fn))(qre, ne)
+
+  def block_fn(args, tau, eta, seed, tol):
+    if source == "family":
+      (indices,) = args
+      game, logp = jax.vmap(lambda i: family_game(
+          family, seed, i, num_actions, options, init))(indices)
+    else:
+      game, logp = args
+    qre, ne = _block_records(game, logp, tau, eta, dense=dense,
+                             num_iters=num_iters, record_every=record_every)
+    return summarize_block(qre, ne, tol)
+
+  def local(args, tau, eta, seed, tol):
+    lead = jax.tree_util.tree_leaves(args)[0].shape[0]
+    nb = lead // block
+    blocks = jax.tree_util.tree_map(
+        lambda x: x.reshape((nb, block) + x.shape[1:]), args)
+    out = lax.map(lambda a: block_fn(a, tau, eta, seed, tol), blocks)
+    return jax.tree_util.tree_map(
+        lambda x: x.reshape((nb * block,) + x.shape[2:]), out)
+
+  spec = jax.sharding.PartitionSpec
+  mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
+  sharded = jax.shard_map(local, mesh=mesh,
+                          in_specs=(spec("games"), spec(), spec(), spec(), spec()),
+                          out_specs=spec("games"))
+  return jax.jit(sharded)
+
+
+_COMPILED: dict = {}
+
+
+def _compiled_chunk(plan, example):
+  """The compiled chunk for ``plan`` and these inputs (cached per process)."""
+  leaves, treedef = jax.tree_util.tree_flatten(example)
+  key = (plan.static_key(), repr(treedef),
+         tuple((x.shape, str(x.dtype)) for x in leaves))
+  if key in _COMPILED:
+    return _COMPILED[key]
+  lowered = _chunk_fn(plan.static_key()).lower(*example)
+  compiled = None
+  if plan.platform == "cpu":
+    try:  # AVX-512 where the CPU has it: ~15% faster on the dense kernel
+      compiled = lowered.compile(compiler_options={
+          "xla_cpu_prefer_vector_width": "512"})
+    except Exception:  # an XLA that does not know the option
+      compiled = None
+  if compiled is None:
+    compiled = lowered.compile()
+  if len(_COMPILED) >= 32:
+    _COMPILED.pop(next(iter(_COMPILED)))
+  _COMPILED[key] = compiled
+  return compiled
+
+
+def _global_array(plan, host: np.ndarray, sharded: bool):
+  """Place a host array on the mesh (sharded over games, or replicated)."""
+  spec = jax.sharding.PartitionSpec("games") if sharded else (
+      jax.sharding.PartitionSpec())
+  sharding = jax.sharding.NamedSharding(plan.mesh, spec)
+  return jax.make_array_from_callback(host.shape, sharding,
+                                      lambda idx: host[idx])
+
+
+def _to_host(x) -> np.ndarray:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
+
+
+# --------------------------------------------------------------------------------
+# The public entry point.
+
+
+def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
+          num_games: int | None = None, seed: int = 0, game: Game | None = None,
+          init="random", family_options: dict | None = None,
+          taus: Sequence[float], etas: Sequence[float] | str = "paper",
+          eta_multipliers: Sequence[float] | None = None, num_iters: int = 1000,
+          tol: float | None = None, record_every: int | None = None,
+          trajectory_points: int = 0, tail: float = 0.5, method: str = "auto",
+          chunk_games: int | None = None, memory_budget: int | None = None,
+          devices: Sequence[Any] | None = None, out: str | os.PathLike | None = None,
+          quiet: bool = False,
+          on_chunk: Callable[[dict], None] | None = None) -> SweepResult:
+  """Run NPG on every (game, tau, eta) combination and record each cell.
+
+  Every cell starts from its game's initial policy (the same for all ``tau`` and
+  ``eta`` of a game, as in the paper's figure) and takes ``num_iters`` steps; the
+  QRE- and NE-gaps are recorded every ``record_every`` steps (the records of
+  :func:`jaxnpg.run`), and from them each cell keeps its final gaps, the first
+  recorded iteration with QRE-gap ``<= tol``, :func:`jaxnpg.linear_rate` of the
+  tail, whether the gap decreased monotonically, a status code, and, with
+  ``trajectory_points``, the gaps subsampled to that many records. A cell that
+  blows up (NaN/inf) or stalls gets its status; it never stops the others.
+
+  The eta axis: ``etas`` is either a list of step sizes (the axis holds them and
+  every tau uses each), or the rule ``"paper"``, ``eta = m / (2 (tau + 2 sum A_i))``
+  (:func:`jaxnpg.paper_eta`), whose axis holds the multipliers ``m`` from
+  ``eta_multipliers`` (default ``[1]``). ``SweepResult.step_size[t, e]`` is the step
+  size each cell used either way.
+
+  Status codes: ``0`` converged (final QRE-gap ``<= tol``), ``1`` not converged,
+  ``2`` blew up (a recorded gap not finite), ``3`` stalled (above ``tol``, and over
+  the fitted tail the gap fell by less than a factor 2, or no rate could be fitted).
+
+  Args:
+    family: a registered family name (default ``"random"``); leave None with
+      ``game``.
+    num_actions: ``(A_1, ..., A_n)`` of the family's games.
+    num_games: number of games (family sweeps; default 64).
+    seed: seed of the family's games and random initial policies (game ``g`` uses
+      :func:`family_game` ``(family, seed, g, ...)``).
+    game: instead of a family, a batch of games with ``batch_shape == (G,)``.
+    init: ``"random"`` (a Dirichlet(1) policy per game; default) or
+      ``"uniform"``; with ``game=`` also a batched log-policy (``(G, *shape)``).
+    family_options: keyword options of the family (e.g. ``{"graph": "ring"}``).
+    taus: entropy weights, each ``>= 0``.
+    etas: step sizes (each ``> 0``) or ``"paper"`` (default).
+    eta_multipliers: multipliers of the ``"paper"`` rule (default ``[1.0]``).
+    num_iters: NPG steps per cell.
+    tol: QRE-gap tolerance (default 1e-10 in float64, 1e-5 in float32).
+    record_every: record the gaps every this many steps (default: about 200
+      records); the resolution of ``iterations_to_tol`` and of the trajectories.
+    trajectory_points: keep this many records of each cell's trajectory (0: none).
+    tail: fraction of the trajectory fitted by ``linear_rate``.
+    method: ``"dense"`` (batch-last kernel for small dense games), ``"generic"``
+      (vmap of the one-game solver; any game type) or ``"auto"``.
+    chunk_games: games per chunk (default: from the memory budget, at most about
+      32768 cells on CPU); a multiple of the device count.
+    memory_budget: bytes a chunk may use per device (default: a quarter of the
+      device's memory).
+    devices: devices to shard the game axis over (default: all, ``jax.devices()``).
+    out: folder to write the chunks and manifest to; an existing sweep there with
+      the same parameters is resumed (finished chunks are verified and skipped), a
+      different one is refused (``ValueError``).
+    quiet: no progress bar (one is shown on stderr for sweeps longer than
+      a few seconds).
+    on_chunk: called after each chunk with a dict (``chunk``, ``games``,
+      ``seconds``, ``skipped``).
+
+  Returns:
+    A :class:`SweepResult`; ``attrs`` holds the parameters and the chosen chunking.
+
+  Raises:
+    ValueError: bad arguments (empty or negative ``taus``, ``etas <= 0``, unknown
+      family, ...) or an ``out`` folder holding a different sweep.
+
+  Example:
+    >>> import jaxnpg
+    >>> res = jaxnpg.sweep("random", num_actions=(2, 2), num_games=4,
+    ...                    taus=[0.1, 1.0], etas=[0.05, 0.1], num_iters=200)
+    >>> res.shape, res.dims["status"]
+    ((4, 2, 2), ('game', 'tau', 'eta'))
+    >>> bool((res.status[:, 1] == 0).all())   # tau = 1 converges in every game
+    True
+  """
+  from jaxnpg import _store
+
+  plan = _plan(family=family, num_actions=num_actions, num_games=num_games,
+               seed=seed, game=game, init=init, family_options=family_options,
+               taus=taus, etas=etas, eta_multipliers=eta_multipliers,
+               num_iters=num_iters, tol=tol, record_every=record_every,
+               trajectory_points=trajectory_points, tail=tail, method=method,
+               chunk_games=chunk_games, memory_budget=memory_budget,
+               devices=devices)
+  store = None
+  if out is not None:
+    store = _store.SweepStore.open(out, plan.params, plan.layout,
+                                   chunk_games_given=chunk_games is not None)
+    if store.layout != plan.layout:   # resume with the stored chunking
+      plan = _replan(plan, store.layout["chunk_games"])
+  return _execute(plan, store, quiet=quiet, on_chunk=on_chunk)
+
+
+def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
+          taus, etas, eta_multipliers, num_iters, tol, record_every,
+          trajectory_points, tail, method, chunk_games, memory_budget, devices):
+  """Check every argument and fix the static layout of the sweep."""
+  tau_list = _float_list(taus, "taus")
+  if any(t < 0 for t in tau_list):
+    raise ValueError(f"`taus` must be >= 0 (entropy weights), got {tau_list}.")
+  eta_rule, eta_axis = _resolve_etas(etas, eta_multipliers)
+  num_iters = check_positive_int(num_iters, "num_iters")
+  trajectory_points = check_positive_int(trajectory_points, "trajectory_points",
+                                         allow_zero=True)
+  if not 0 < tail <= 1:
+    raise ValueError(f"`tail` must be in (0, 1], got {tail}.")
+  if method not in METHODS:
+    raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+  options = dict(family_options or {})
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+      0 <= int(seed) < 2**32):
+    raise ValueError(f"`seed` must be an integer in [0, 2**32), got {seed!r}.")
+
+  if game is not None:
+    if family is not None:
+      raise ValueError("Pass either a `family` name or a batched `game`, not both.")
+    if not isinstance(game, Game):
+      raise ValueError(f"`game` must be a jaxnpg game, got {type(game).__name__}.")
+    if len(game.batch_shape) != 1:
+      raise ValueError(
+          f"`game` must be a batch of games with one batch axis, got batch shape "
+          f"{game.batch_shape}; stack games along a leading axis.")
+    G = game.batch_shape[0]
+    if num_games is not None and num_games != G:
+      raise ValueError(f"`num_games`={num_games} but the game batch holds {G}.")
+    if isinstance(init, str):
+      if init not in INITS:
+        raise ValueError(f"`init` must be one of {INITS} or a policy, got {init!r}.")
+      if init == "uniform":
+        init_logp = uniform_policy(game)
+      else:
+        init_logp = random_policy(jax.random.key(seed), game)
+      init_name = init
+    else:
+      check_policy(game, init, batched=True)
+      init_logp = tuple(jnp.asarray(lp, game.dtype) for lp in init)
+      if any(lp.shape[:1] != (G,) for lp in init_logp):
+        raise ValueError(f"`init` must have a leading game axis of size {G}.")
+      init_name = "given"
+    source = "game"
+    proto = jax.tree_util.tree_map(lambda x: x[0], game)
+    num_actions = tuple(game.num_actions)
+    family_name = None
+    digest = _game_digest(game, init_logp)
+  else:
+    family_name = "random" if family is None else family
+    if family_name not in FAMILIES:
+      raise ValueError(
+          f"Unknown game family {family_name!r}; choose one of "
+          f"{sorted(FAMILIES)}.")
+    num_actions = tuple(int(a) for a in num_actions)
+    if not num_actions or any(a < 1 for a in num_actions):
+      raise ValueError(f"`num_actions` must be positive integers, got "
+                       f"{num_actions}.")
+    G = check_positive_int(64 if num_games is None else num_games, "num_games")
+    if not isinstance(init, str) or init not in INITS:
+      raise ValueError(f"`init` must be one of {INITS} for a family sweep, got "
+                       f"{init!r}.")
+    init_name = init
+    source = "family"
+    # One game, traced abstractly, tells the type, sizes and dtype.
+    proto = jax.eval_shape(lambda: family_game(family_name, seed, 0, num_actions,
+                                               options, init)[0])
+    digest = None
+    game = init_logp = None
+
+  dtype = jnp.dtype(proto.dtype)
+  if tol is None:
+    tol = 1e-5 if dtype.itemsize <= 4 else 1e-10
+  tol = float(tol)
+  if not tol > 0:
+    raise ValueError(f"`tol` must be > 0, got {tol}.")
+  if record_every is None:
+    record_every = max(1, num_iters // 200)
+  record_every = check_positive_int(record_every, "record_every")
+  if record_every > num_iters:
+    raise ValueError(f"`record_every`={record_every} exceeds `num_iters`="
+                     f"{num_iters}.")
+
+  dense_ok = _dense_batch.supports(proto)
+  if method == "dense" and not dense_ok:
+    raise ValueError(
+        f"method='dense' needs a NormalFormGame with n * prod(A) <= "
+        f"{_dense_batch.MAX_TERMS}; got {type(proto).__name__} with actions "
+        f"{num_actions}. Use method='generic'.")
+  dense = dense_ok and method != "generic"
+
+  step_size = _step_sizes(eta_rule, tau_list, eta_axis, num_actions)
+  tau_cells = np.repeat(np.asarray(tau_list), len(eta_axis))
+  eta_cells = step_size.ravel()
+  P = tau_cells.size
+  rec_iters = _record_iterations(num_iters, record_every)
+  traj_idx = _traj_indices(rec_iters.size, trajectory_points)
+
+  devices = list(jax.devices() if devices is None else devices)
+  if not devices:
+    raise ValueError("`devices` is empty.")
+  platform = devices[0].platform
+
+  # Memory per game while a block runs, and per game of a chunk's outputs.
+  itemsize = dtype.itemsize
+  policy_size = sum(math.prod(s) for s in proto.policy_shapes)
+  game_bytes = sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
+                   for x in jax.tree_util.tree_leaves(proto))
+  per_cell_work = itemsize * (16 * policy_size + 2 * rec_iters.size + 16)
+  per_cell_out = itemsize * (8 + 2 * traj_idx.size)
+  work_per_game = 4 * game_bytes + P * per_cell_work
+  out_per_game = P * per_cell_out
+  budget = (int(memory_budget) if memory_budget is not None
+            else _device_memory(devices[0]) // 4)
+  if budget <= 0:
+    raise ValueError(f"`memory_budget` must be > 0, got {memory_budget}.")
+
+  plan = _Plan(
+      source=source, family=family_name, num_actions=num_actions,
+      family_options=options, seed=int(seed), num_games=G, game=game,
+      init_logp=init_logp, init=init_name, taus=np.asarray(tau_list),
+      eta_rule=eta_rule, eta_axis=np.asarray(eta_axis), step_size=step_size,
+      tau_cells=tau_cells, eta_cells=eta_cells, num_iters=num_iters, tol=tol,
+      record_every=record_every, record_iterations=rec_iters, traj_idx=traj_idx,
+      tail=float(tail), dense=dense, dtype=dtype, all_devices=devices,
+      platform=platform, budget=budget, work_per_game=work_per_game,
+      out_per_game=out_per_game, proto=proto, digest=digest)
+  plan.params = {
+      "format": "jaxnpg-sweep/1", "source": source, "family": family_name,
+      "family_options": options, "num_actions": list(num_actions),
+      "num_games": G, "seed": int(seed), "game_sha256": digest,
+      "init": init_name, "taus": tau_list, "eta_rule": eta_rule,
+      "etas": list(eta_axis), "num_iters": num_iters, "tol": tol,
+      "record_every": record_every, "trajectory_points": trajectory_points,
+      "tail": float(tail), "dtype": str(dtype),
+      "method": "dense" if dense else "generic",
+  }
+  return _layout(plan, chunk_games)
+
+
+def _layout(plan, chunk_games):
+  """Fix devices, block size and chunk size (in games) of ``plan``.
+
+  On CPU a device runs its games in blocks of about ``_CPU_BLOCK_CELLS`` cells (the
+  working set of a block stays in cache) and a chunk holds about
+  ``_CPU_CHUNK_CELLS`` cells; on accelerators a device runs its whole share of the
+  chunk as one block and a chunk holds up to ``_ACCEL_CHUNK_CELLS`` cells. Both are
+  capped by the memory budget per device.
+  """
+  G, P = plan.num_games, plan.tau_cells.size
+  devices = plan.all_devices
+  if chunk_games is not None:
+    chunk_games = check_positive_int(chunk_games, "chunk_games")
+    # Use as many devices as divide the chunk evenly.
+    devices = devices[:max(d for d in range(1, len(devices) + 1)
+                           if chunk_games % d == 0)]
+  nd = len(devices)
+  cpu = plan.platform == "cpu"
+  work_games = max(1, plan.budget // max(plan.work_per_game, 1))
+  out_games = max(1, plan.budget // max(plan.out_per_game, 1))
+  block_target = max(1, min(_CPU_BLOCK_CELLS // P, work_games)) if cpu else None
+  if chunk_games is None:
+    target = _CPU_CHUNK_CELLS if cpu else _ACCEL_CHUNK_CELLS
+    per_dev = max(1, target // P // nd)
+    per_dev = min(per_dev, out_games if cpu else work_games, -(-G // nd))
+    if cpu:  # a whole number of blocks
+      block_target = min(block_target, per_dev)
+      per_dev = per_dev // block_target * block_target
+    chunk_games = per_dev * nd
+  local = chunk_games // nd
+  if cpu:
+    block = max(b for b in range(1, min(block_target, local) + 1)
+                if local % b == 0)
+  else:
+    block = local
+  plan.devices = devices
+  plan.num_devices = nd
+  plan.block_games = block
+  plan.chunk_games = chunk_games
+  plan.num_chunks = -(-G // chunk_games)
+  plan.mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
+  plan.layout = {"chunk_games": chunk_games, "num_chunks": plan.num_chunks}
+  return plan
+
+
+def _replan(plan, chunk_games):
+  return _layout(plan, int(chunk_games))
+
+
+def _chunk_inputs(plan, c):
+  """Host arrays of chunk ``c`` (padded to ``chunk_games``) and its game range."""
+  start = c * plan.chunk_games
+  stop = min(start + plan.chunk_games, plan.num_games)
+  if plan.source == "family":
+    idx = np.arange(start, start + plan.chunk_games, dtype=np.int32)
+    return (idx,), (start, stop)
+  take = np.minimum(np.arange(start, start + plan.chunk_games), plan.num_games - 1)
+  args = jax.tree_util.tree_map(lambda x: np.asarray(x)[take],
+                                (plan.game, plan.init_logp))
+  return args, (start, stop)
+
+
+def _execute(plan, store, *, quiet, on_chunk):
+  tau = _global_array(plan, plan.tau_cells.astype(plan.dtype), sharded=False)
+  eta = _global_array(plan, plan.eta_cells.astype(plan.dtype), sharded=False)
+  seed = _global_array(plan, np.asarray(plan.seed, np.uint32), sharded=False)
+  tol = _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False)
+  todo = [c for c in range(plan.num_chunks)
+          if store is None or not store.is_complete(c)]
+  compiled = None
+  t_compile = time.perf_counter()
+  if todo:
+    args0, _ = _chunk_inputs(plan, todo[0])
+    compiled = _compiled_chunk(plan, (jax.tree_util.tree_map(
+        lambda x: _global_array(plan, x, True), args0), tau, eta, seed, tol))
+  compile_seconds = time.perf_counter() - t_compile
+  progress = Progress(len(todo), "chunks", quiet=quiet)
+  results: dict[int, dict] = {}
+  start_all = time.perf_counter()
+  cells_per_game = plan.tau_cells.size
+  done_iters = 0
+
+  def launch(c):
+    args, rng = _chunk_inputs(plan, c)
+    placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True), args)
+    return compiled(placed, tau, eta, seed, tol), rng, time.perf_counter()
+
+  pending = launch(todo[0]) if todo else None
+  for k, c in enumerate(todo):
+    out, (lo, hi), t0 = pending
+    # Dispatch the next chunk before waiting for this one (overlaps host work).
+    pending = launch(todo[k + 1]) if k + 1 < len(todo) else None
+    arrays = {name: _to_host(x)[: hi - lo] for name, x in out.items()}
+    arrays = {name: _unflatten_cells(plan, x) for name, x in arrays.items()}
+    seconds = time.perf_counter() - t0
+    if store is not None:
+      store.write_chunk(c, arrays, games=(lo, hi), seconds=seconds)
+    results[c] = arrays
+    done_iters += (hi - lo) * cells_per_game * plan.num_iters
+    elapsed = time.perf_counter() - start_all
+    progress.update(k + 1, "game-iterations/s", done_iters / max(elapsed, 1e-9))
+    if on_chunk is not None:
+      on_chunk({"chunk": c, "games": (lo, hi), "seconds": seconds,
+                "skipped": False})
+  for c in range(plan.num_chunks):
+    if c not in results:
+      results[c] = store.read_chunk(c)
+      if on_chunk is not None:
+        on_chunk({"chunk": c, "games": store.chunk_games_range(c),
+                  "seconds": 0.0, "skipped": True})
+  elapsed = time.perf_counter() - start_all
+  attrs = dict(plan.params)
+  attrs.update(
+      chunk_games=plan.chunk_games, num_chunks=plan.num_chunks,
+      block_games=plan.block_games, num_devices=plan.num_devices,
+      devices=[str(d) for d in plan.devices], platform=plan.platform,
+      jaxnpg=_version(), jax=jax.__version__, seconds=elapsed,
+      compile_seconds=compile_seconds,
+      chunks_computed=len(todo),
+      game_iterations_per_second=(done_iters / elapsed if todo and elapsed > 0
+                                  else None),
+      sum_actions=int(sum(plan.num_actions)),
+  )
+  if store is not None:
+    attrs["out"] = str(store.path)
+  return assemble(plan.params, results, plan.num_chunks, attrs)
+
+
+def _unflatten_cells(plan, x):
+  """``(g, P, ...)`` -> ``(g, T, E, ...)``."""
+  T, E = plan.taus.size, plan.eta_axis.size
+  return x.reshape((x.shape[0], T, E) + x.shape[2:])
+
+
+def _version() -> str:
+  from jaxnpg import __version__
+  return __version__
+
+
+def assemble(params: dict, chunks: dict[int, dict], num_chunks: int,
+             attrs: dict) -> SweepResult:
+  """Concatenate per-chunk arrays into a :class:`SweepResult`."""
+  parts = [chunks[c] for c in range(num_chunks)]
+  cat = {name: np.concatenate([p[name] for p in parts], axis=0)
+         for name in parts[0]}
+  taus = np.asarray(params["taus"], dtype=np.float64)
+  eta_axis = np.asarray(params["etas"], dtype=np.float64)
+  step_size = _step_sizes(params["eta_rule"], taus, eta_axis,
+                          params["num_actions"])
+  rec = _record_iterations(params["num_iters"], params["record_every"])
+  idx = _traj_indices(rec.size, params["trajectory_points"])
+  G = cat["qre_gap"].shape[0]
+  return SweepResult(
+      game=np.arange(G), tau=taus, eta=eta_axis, eta_rule=params["eta_rule"],
+      step_size=step_size, iteration=rec[idx],
+      qre_gap=cat["qre_gap"], ne_gap=cat["ne_gap"],
+      iterations_to_tol=cat["iterations_to_tol"], linear_rate=cat["linear_rate"],
+      monotone=cat["monotone"], status=cat["status"],
+      qre_gap_trajectory=cat.get("qre_gap_trajectory"),
+      ne_gap_trajectory=cat.get("ne_gap_trajectory"), attrs=attrs)
