@@ -3,7 +3,8 @@
 Three measurements, all batched over tau with ``jax.jit(jax.vmap(lambda t:
 jaxnpg.run(game, t, eta, T, init=init, record_every=R)))`` (the call behind
 ``jaxnpg run`` and the paper figures), every agent with 10 actions, paper step size
-``eta = 1/(2 (tau + 2 sum A_i))`` per tau:
+``eta = 1/(2 (tau + 2 sum A_i))`` per tau on the 5-agent ring (a constant 0.05 on
+the large ring, where the paper rule would be ~2.5e-5):
 
 1. ``ring5``: the paper's Fig. 2 game (5 agents on a ring) as a
    :class:`jaxnpg.PolymatrixGame` and as its dense ``to_dense()`` form
@@ -54,6 +55,9 @@ def parse_args(argv=None):
                  help="tau values for the large ring (default 8)")
   p.add_argument("--large-iters", type=int, default=500,
                  help="NPG iterations per timed call on the large ring")
+  p.add_argument("--large-eta", type=float, default=0.05,
+                 help="constant step size on the large ring (the paper rule "
+                 "1/(2(tau + 2 sum A_i)) is ~2.5e-5 at 1000 agents)")
   p.add_argument("--compile-agents", default="10,100,1000",
                  help="agent counts for the compile-time table")
   p.add_argument("--no-stack-max", type=int, default=100,
@@ -65,11 +69,17 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
-def batched_run(game, taus, iters, record_every):
-  """``jit(vmap(run))`` over tau, the init shared; returns (fn, args)."""
+def batched_run(game, taus, iters, record_every, eta=None):
+  """``jit(vmap(run))`` over tau, the init shared; returns (fn, args).
+
+  ``eta``: a constant step size, or None for the paper rule per tau.
+  """
   init = jaxnpg.random_policy(jax.random.key(1), game)
   taus = jnp.asarray(taus, game.dtype)
-  etas = jaxnpg.paper_eta(taus, game.num_actions).astype(game.dtype)
+  if eta is None:
+    etas = jaxnpg.paper_eta(taus, game.num_actions).astype(game.dtype)
+  else:
+    etas = jnp.full_like(taus, eta)
   fn = jax.jit(jax.vmap(
       lambda t, e, lp: jaxnpg.run(game, t, e, iters, init=lp,
                                   record_every=record_every),
@@ -119,7 +129,8 @@ def bench_large(args, dtype):
   game = ring(n, args.actions, dtype)
   build = time.perf_counter() - t0
   taus = np.geomspace(0.05, 5.0, args.taus)
-  fn, fargs = batched_run(game, taus, args.large_iters, args.record_every)
+  fn, fargs = batched_run(game, taus, args.large_iters, args.record_every,
+                          eta=args.large_eta)
   compile_s = compile_seconds(fn, fargs)
   call = lambda: jax.block_until_ready(fn(*fargs))
   res = call()
@@ -132,6 +143,8 @@ def bench_large(args, dtype):
           "tau_iterations_per_s": len(taus) * args.large_iters / s["min_s"],
           "agent_tau_iterations_per_s":
               n * len(taus) * args.large_iters / s["min_s"],
+          "eta": args.large_eta,
+          "first_qre_gap": np.asarray(res.qre_gap[:, 0]).tolist(),
           "final_qre_gap": np.asarray(res.qre_gap[:, -1]).tolist()}
 
 
@@ -188,6 +201,9 @@ def main(argv=None):
         f"compile {big['compile_s']:.1f} s, {big['iterations_per_s']:.4g} "
         f"iterations/s ({big['tau_iterations_per_s']:.4g} tau-iterations/s, "
         f"{big['agent_tau_iterations_per_s']:.3g} agent-tau-iterations/s)")
+  print(f"  eta = {big['eta']}; QRE-gap per tau " + ", ".join(
+      f"{t:.3g}: {a:.2g} -> {b:.2g}" for t, a, b in
+      zip(big["taus"], big["first_qre_gap"], big["final_qre_gap"])))
   print()
   print("compile time (trace + lower + XLA), 7 tau batched, 100 iterations:")
   print(_common.format_table(

@@ -31,10 +31,12 @@ from jaxnpg._policy import (policy_from_probs, random_policy, to_probs,
 from jaxnpg._protocol import Game
 from jaxnpg._qre import QREResult, qre
 from jaxnpg._rate import linear_rate
+from jaxnpg._reproduce import reproduce
 from jaxnpg._solve import RunResult, SolveResult, run, solve
 from jaxnpg._step_sizes import paper_eta
 from jaxnpg._store import load_sweep
 from jaxnpg._sweep import STATUS_NAMES, SweepResult, family_game, sweep
+from jaxnpg._sweep import sweep_key
 from jaxnpg import theory
 from jaxnpg.theory import local_rate
 
@@ -75,10 +77,12 @@ __all__ = [
     "qre_gap_per_agent",
     "random_game",
     "random_policy",
+    "reproduce",
     "run",
     "soft_best_response",
     "solve",
     "sweep",
+    "sweep_key",
     "to_probs",
     "uniform_policy",
     # Game families and interop (jaxnpg/_generators.py, _polymatrix.py, _interop.py)

@@ -10,16 +10,26 @@ equal settings never recompile) with three methods:
   ``eta`` already includes the game's ``step_scale``;
 * ``policy(state) -> logp``.
 
+``uses_key`` says whether ``init`` needs a ``jax.random`` key (stochastic
+algorithms; ``jaxnpg.sweep`` then gives each cell its own key and can repeat cells
+over seeds). :func:`describe_algorithm` turns settings into JSON for sweep
+manifests.
+
 The solver loop in ``jaxnpg/_solve.py`` is written once on top of this.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import math
+import types
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxnpg._npg import npg_update
@@ -29,6 +39,7 @@ from jaxnpg._npg import npg_update
 class NPG:
   """Entropy-regularized independent NPG with exact marginals (eq. 2); the default."""
   uses_payoffs = True
+  uses_key = False
   name = "npg"
 
   def init(self, game, logp, key):
@@ -63,6 +74,7 @@ class OptimisticNPG:
   per iteration.
   """
   uses_payoffs = True
+  uses_key = False
   name = "optimistic_npg"
 
   def init(self, game, logp, key):
@@ -92,6 +104,7 @@ class PolicyGradient:
   """
   optimizer: Any = None
   uses_payoffs = True
+  uses_key = False
   name = "pg"
 
   def _opt(self):
@@ -142,7 +155,8 @@ class SampledNPG:
     \\prod_{j \\ne i} \\frac{\\pi_j(a_j^m)}{\\mu_j(a_j^m)},
 
   an unbiased estimate of ``rbar_i(a)`` under the true policies (with
-  ``explore = 0`` the product is 1). Then it takes the NPG step with ``eta``
+  ``explore = 0`` the product is 1; actions are drawn by inverse CDF, one uniform
+  per draw). Then it takes the NPG step with ``eta``
   multiplied by ``schedule(k)`` (default 1; e.g. ``lambda k: 1 / (1 + k / 100)``
   or any optax schedule). Static games only (the game must provide
   ``rewards_at``). Pass ``key`` to ``run``/``solve``; vmap over keys for seeds.
@@ -151,6 +165,7 @@ class SampledNPG:
   explore: float = 0.0
   schedule: Callable | None = None
   uses_payoffs = False
+  uses_key = True
   name = "sampled_npg"
 
   def __post_init__(self):
@@ -175,7 +190,7 @@ class SampledNPG:
       a = lp.shape[-1]
       mixes.append(jnp.log((1 - self.explore) * jnp.exp(lp) + self.explore / a))
     keys = jax.random.split(key, len(logp))
-    actions = tuple(jax.random.categorical(k, lm, shape=(self.num_samples,))
+    actions = tuple(_sample(k, lm, self.num_samples)
                     for k, lm in zip(keys, mixes))
     rewards = game.rewards_at(actions)                       # (n, M)
     log_ratio = jnp.stack([lp[a] - lm[a]
@@ -200,6 +215,19 @@ class SampledNPG:
     return state[0]
 
 
+def _sample(key, logp, num):
+  """``num`` draws from ``exp(logp)`` by inverse CDF (``(num,)`` int).
+
+  One uniform per draw, where ``jax.random.categorical`` (Gumbel-max) takes one
+  per draw and action: about 14x faster for (3, 4, 5) games on CPU. ``u`` stays
+  strictly below the total, so zero-probability actions are never drawn.
+  """
+  cdf = jnp.cumsum(jnp.exp(logp))
+  u = jax.random.uniform(key, (num,), dtype=cdf.dtype) * cdf[-1]
+  u = jnp.minimum(u, jnp.nextafter(cdf[-1], jnp.zeros((), cdf.dtype)))
+  return jnp.sum(u[:, None] >= cdf[None, :-1], axis=1)
+
+
 ALGORITHMS = {"npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
               "sampled_npg": SampledNPG}
 
@@ -217,3 +245,113 @@ def get_algorithm(algorithm):
   raise ValueError(
       f"`algorithm` must be a name in {sorted(ALGORITHMS)} or an algorithm "
       f"instance, got {algorithm!r}.")
+
+
+# --------------------------------------------------------------------------------
+# JSON descriptions (sweep manifests compare them to refuse a mismatched resume).
+
+
+def describe_algorithm(algorithm) -> tuple[str, dict]:
+  """``(name, options)``: an algorithm's settings as JSON-able values.
+
+  Scalars are kept as they are. Callables (an optax optimizer, a step-size
+  schedule) are described by their qualified name, a digest of their bytecode and
+  constants, and, recursively, the values they close over; so equal settings give
+  equal descriptions in every process, and ``optax.adam(0.1)`` differs from
+  ``optax.adam(0.2)``.
+
+  Raises:
+    ValueError: a setting holds something that cannot be described (e.g. a
+      closure over a large array).
+
+  Example:
+    >>> import jaxnpg
+    >>> from jaxnpg._algorithms import describe_algorithm
+    >>> describe_algorithm(jaxnpg.SampledNPG(num_samples=8))
+    ('sampled_npg', {'num_samples': 8, 'explore': 0.0, 'schedule': None})
+  """
+  algorithm = get_algorithm(algorithm)
+  options = {}
+  for field in dataclasses.fields(algorithm):
+    try:
+      options[field.name] = _describe(getattr(algorithm, field.name), set(), 0)
+    except ValueError as e:
+      raise ValueError(
+          f"The {algorithm.name} setting `{field.name}` cannot be written to a "
+          f"sweep manifest: it holds {e}. Use settings made of numbers, optax "
+          "transformations and plain functions.") from None
+  return algorithm.name, options
+
+
+_MAX_DEPTH = 40
+
+
+def _describe(value, seen, depth):
+  if depth > _MAX_DEPTH:
+    raise ValueError("nested too deeply")
+  if value is None or isinstance(value, (bool, str)):
+    return value
+  if isinstance(value, int):
+    return int(value)
+  if isinstance(value, float):
+    return value if math.isfinite(value) else repr(value)
+  if isinstance(value, (np.generic, np.ndarray, jax.Array)):
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.size > 64:
+      raise ValueError(f"an array of shape {arr.shape}")
+    return {"array": _describe(arr.tolist(), seen, depth + 1),
+            "dtype": str(arr.dtype)}
+  if isinstance(value, (np.dtype, type)):
+    return {"type": getattr(value, "__qualname__", str(value))}
+  if id(value) in seen:
+    return {"recursive": getattr(value, "__qualname__", type(value).__name__)}
+  seen = seen | {id(value)}
+  if isinstance(value, types.FunctionType):
+    code = value.__code__
+    return {"function": f"{value.__module__}.{value.__qualname__}",
+            "code": _code_digest(code),
+            "defaults": _describe(value.__defaults__, seen, depth + 1),
+            "kwdefaults": _describe(value.__kwdefaults__, seen, depth + 1),
+            "closure": [_describe(_cell(c), seen, depth + 1)
+                        for c in (value.__closure__ or ())]}
+  if isinstance(value, functools.partial):
+    return {"partial": _describe(value.func, seen, depth + 1),
+            "args": _describe(value.args, seen, depth + 1),
+            "keywords": _describe(value.keywords, seen, depth + 1)}
+  if isinstance(value, tuple) and hasattr(value, "_fields"):   # NamedTuple
+    return {"type": type(value).__qualname__,
+            "fields": {k: _describe(v, seen, depth + 1)
+                       for k, v in zip(value._fields, value)}}
+  if isinstance(value, (tuple, list)):
+    return [_describe(v, seen, depth + 1) for v in value]
+  if isinstance(value, dict):
+    return {str(k): _describe(v, seen, depth + 1) for k, v in value.items()}
+  if dataclasses.is_dataclass(value):
+    return {"type": type(value).__qualname__,
+            "fields": {f.name: _describe(getattr(value, f.name), seen, depth + 1)
+                       for f in dataclasses.fields(value)}}
+  if callable(value) and hasattr(value, "__qualname__"):
+    # A module-level callable (a builtin, a jitted jax.numpy function): its name.
+    return {"callable": f"{getattr(value, '__module__', '')}.{value.__qualname__}"}
+  raise ValueError(f"a {type(value).__name__}")
+
+
+def _cell(cell):
+  try:
+    return cell.cell_contents
+  except ValueError:  # a cell not yet filled (a name bound after the closure)
+    return "<empty cell>"
+
+
+def _code_digest(code) -> str:
+  h = hashlib.sha256()
+  h.update(code.co_code)
+  h.update(repr(code.co_names).encode())
+  for const in code.co_consts:
+    if hasattr(const, "co_code"):
+      h.update(_code_digest(const).encode())
+    elif isinstance(const, frozenset):   # repr order follows the hash seed
+      h.update(repr(sorted(map(repr, const))).encode())
+    else:
+      h.update(repr(const).encode())
+  return h.hexdigest()[:16]

@@ -148,21 +148,26 @@ def run(rewards, logp, tau, eta, one, *, num_iters: int, record_every: int):
     q = tuple(x / one for x in marginals(rewards, p))
     return _update(lp, p, q, coef, eta, one), None
 
-  def block(state, _):
-    lp, p = state
-    q = tuple(x / one for x in marginals(rewards, p))
-    record = _gaps(lp, p, q, tau)
-    state = _update(lp, p, q, coef, eta, one)
-    if record_every > 1:
-      state, _ = lax.scan(plain, state, None, length=record_every - 1)
-    return state, record
+  def block(length):
+    def body(state, _):
+      lp, p = state
+      q = tuple(x / one for x in marginals(rewards, p))
+      record = _gaps(lp, p, q, tau)
+      state = _update(lp, p, q, coef, eta, one)
+      if length > 1:
+        state, _ = lax.scan(plain, state, None, length=length - 1)
+      return state, record
+    return body
 
   state = (tuple(logp), probs)
   num_blocks = num_iters // record_every
-  state, (qre, ne) = lax.scan(block, state, None, length=num_blocks)
+  state, (qre, ne) = lax.scan(block(record_every), state, None,
+                              length=num_blocks)
   remainder = num_iters - num_blocks * record_every
-  if remainder:
-    state, _ = lax.scan(plain, state, None, length=remainder)
+  if remainder:  # a shorter last block, recorded at its start (as jaxnpg.run)
+    state, (q, e) = block(remainder)(state, None)
+    qre = jnp.concatenate([qre, q[None]])
+    ne = jnp.concatenate([ne, e[None]])
   lp, p = state
   q = tuple(x / one for x in marginals(rewards, p))
   qre_last, ne_last = _gaps(lp, p, q, tau)

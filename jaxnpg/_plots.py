@@ -111,6 +111,10 @@ def _sweep_caption(result):
     what = f"{a['family']} games {tuple(a.get('num_actions', ()))}"
   else:
     what = f"user games {tuple(a.get('num_actions', ()))}"
+  if a.get("algorithm", "npg") != "npg":
+    what = f"{a['algorithm']} on {what}"
+  if getattr(result, "seed", None) is not None:
+    what = f"{what}, {result.seed.size} seeds"
   return (f"{what}, {result.shape[0]} games, {a.get('num_iters')} iterations, "
           f"tol {a.get('tol'):g}, eta rule {result.eta_rule}, init "
           f"{a.get('init')}, {a.get('dtype')}, jaxnpg {a.get('jaxnpg')}")
@@ -134,9 +138,15 @@ def plot_converged_fraction(result, path, *, caption=None):
   frac = result.converged_fraction()
   cmap = plt.get_cmap("viridis")
   labels = _eta_labels(result)
+  spread = (result.summary()["converged_fraction_std"]
+            if getattr(result, "seed", None) is not None else None)
   for e in range(frac.shape[1]):
     ax.plot(result.tau, frac[:, e], marker="o", ms=3, lw=1.5, label=labels[e],
             color=cmap(e / max(frac.shape[1] - 1, 1)))
+    if spread is not None:   # +- one standard deviation over seeds
+      ax.fill_between(result.tau, frac[:, e] - spread[:, e],
+                      frac[:, e] + spread[:, e], alpha=0.2, lw=0,
+                      color=cmap(e / max(frac.shape[1] - 1, 1)))
   _tau_axis(ax, result.tau)
   ax.set_ylim(-0.03, 1.03)
   ax.set_ylabel(f"fraction of games with QRE-gap <= {result.attrs.get('tol'):g}")
@@ -281,11 +291,13 @@ def plot_sweep(result, out_dir, *, taus=None, eta_index=0) -> dict:
   """
   caption = _sweep_caption(result)
   out = {}
+  seeded, result = result, result.merge_seeds()  # quantiles pool the seeds
   for name, fn in (("converged_fraction", plot_converged_fraction),
                    ("converged_heatmap", plot_converged_heatmap),
                    ("linear_rate", plot_linear_rate),
                    ("ne_gap", plot_ne_gap)):
-    out[name] = fn(result, os.path.join(out_dir, f"{name}.png"), caption=caption)
+    out[name] = fn(seeded if name == "converged_fraction" else result,
+                   os.path.join(out_dir, f"{name}.png"), caption=caption)
   if result.qre_gap_trajectory is not None:
     out["qre_trajectories"] = plot_sweep_trajectories(
         result, os.path.join(out_dir, "qre_trajectories.png"), taus=taus,

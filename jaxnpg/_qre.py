@@ -18,6 +18,13 @@ the first fold several QREs exist at that ``lambda``. The crossing of each reque
 ``lambda`` is then polished by Newton's method at fixed ``lambda`` to machine precision.
 Jacobians come from ``jax.jacfwd`` through ``game.payoffs``, so any static game type
 works. Everything is written for one game and jitted; ``vmap`` batches games.
+
+Against Gambit 16.7 on random (3, 4, 5) games for lambda up to 50 the answers agree
+to ~1e-14, except where Gambit's default steps (``first_step=0.03``,
+``max_accel=1.1``) stop its corrector near a residual of 1e-7, or step over the top
+of a fold that barely exceeds the requested lambda and so return a later crossing;
+with ``first_step=0.003, max_accel=1`` Gambit then agrees with this solver (about 2
+in 1000 (game, lambda) pairs; see ``tests/test_qre.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from jax import lax
 
 from jaxnpg import _gaps
 from jaxnpg._coords import Layout
+from jaxnpg._policy import uniform_policy
 from jaxnpg._validation import check_positive_int, is_concrete
 
 # Status codes, one per (game, tau) problem.
@@ -61,9 +69,11 @@ class QREResult(NamedTuple):
     residual: ``max_i ||log pi_i - log pi_i^*||_inf`` at the result (``pi_i^*`` the
       soft best response), shaped like ``tau``; linear in the error.
     qre_gap: QRE-gap (eq. 4) at the result, shaped like ``tau``.
-    status: int32 code per ``tau`` (``QRE_CONVERGED``, ``QRE_TURNING_POINT``,
-      ``QRE_MAX_STEPS``, ``QRE_STEP_FAILED``, ``QRE_NOT_CONVERGED``; see
-      ``STATUS_MESSAGES``).
+    status: int32 code per ``tau``: ``0`` converged; ``1`` converged, but the
+      branch folded back in lambda before reaching it (several QREs exist; this
+      is the branch's first crossing, as Gambit's); ``2`` ran out of steps;
+      ``3`` the step size collapsed (the corrector kept failing); ``4`` the
+      Newton polish at the requested lambda did not reach ``tol``.
     converged: bool per ``tau``: status is ``QRE_CONVERGED`` or
       ``QRE_TURNING_POINT``.
     num_turning_points: int32 per ``tau``, folds of the branch passed before the
@@ -91,8 +101,9 @@ def qre(game, tau, *, max_steps: int = 2000, first_step: float = 0.1,
   returned at the branch's first crossing of ``lambda = 1/tau``.
 
   Args:
-    game: one static game (any game type whose ``payoffs`` do not depend on
-      ``tau``); batch games with ``jax.vmap``.
+    game: one game whose ``payoffs`` do not depend on ``tau``: any static game,
+      or a Markov game of the ``logit`` convention (then the result is the
+      stationary logit Markov QRE); batch games with ``jax.vmap``.
     tau: entropy weight(s), ``> 0``, scalar or any shape (all traced together).
     max_steps: most continuation step attempts (accepted or rejected).
     first_step: initial arclength step in ``(y, lambda)``.
@@ -131,6 +142,13 @@ def qre(game, tau, *, max_steps: int = 2000, first_step: float = 0.1,
   if tol is not None and is_concrete(tol) and not float(tol) > 0:
     raise ValueError(f"`tol` must be > 0, got {tol}.")
   check_qre_tau(tau)
+  try:
+    jax.eval_shape(game.payoffs, uniform_policy(game))
+  except ValueError as err:
+    raise ValueError(
+        f"`qre` needs payoffs that do not depend on tau ({type(game).__name__}."
+        f"payoffs failed: {err}). It solves static games and Markov games of the "
+        "'logit' convention.") from err
   tau = jnp.asarray(tau, game.dtype)
   dtype = game.dtype
   return _qre(game, tau, tol, jnp.asarray(max_steps, jnp.int32),

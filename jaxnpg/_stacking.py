@@ -56,7 +56,11 @@ class AgentTuple(tuple):
   """
 
   def __new__(cls, stacked):
-    obj = super().__new__(cls, jnp.unstack(stacked))
+    if isinstance(stacked, jax.core.Tracer):
+      parts = jnp.unstack(stacked)  # slices nobody reads are dropped by XLA
+    else:
+      parts = list(stacked)         # eager: JAX's chunked iteration, no per-row jit
+    obj = super().__new__(cls, parts)
     obj.stacked = stacked
     return obj
 

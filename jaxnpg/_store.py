@@ -32,6 +32,14 @@ CHUNK_DIR = "chunks"
 FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
           "status")
 TRAJECTORY_FIELDS = ("qre_gap_trajectory", "ne_gap_trajectory")
+# Parameters added after the first sweeps were written: a manifest without them
+# holds a sweep with these values.
+PARAM_DEFAULTS = {"algorithm": "npg", "algorithm_options": {}, "num_seeds": None}
+
+
+def with_defaults(params: dict) -> dict:
+  """``params`` with :data:`PARAM_DEFAULTS` filled in where absent."""
+  return {**PARAM_DEFAULTS, **params}
 
 
 def _sha256(path) -> str:
@@ -56,18 +64,18 @@ def _canonical(obj):
   return json.loads(json.dumps(obj))
 
 
+def _short(value) -> str:
+  text = json.dumps(value)
+  return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _describe_difference(stored: dict, wanted: dict) -> str:
   keys = sorted(set(stored) | set(wanted))
   diffs = [k for k in keys if stored.get(k) != wanted.get(k)]
   parts = []
   for k in diffs[:3]:
-    a, b = stored.get(k), wanted.get(k)
-    text_a, text_b = json.dumps(a), json.dumps(b)
-    if len(text_a) > 60:
-      text_a = text_a[:57] + "..."
-    if len(text_b) > 60:
-      text_b = text_b[:57] + "..."
-    parts.append(f"{k}: stored {text_a}, requested {text_b}")
+    parts.append(f"{k}: stored {_short(stored.get(k))}, requested "
+                 f"{_short(wanted.get(k))}")
   more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
   return "; ".join(parts) + more
 
@@ -103,10 +111,21 @@ class SweepStore:
             "away or pick another output folder.") from None
       if not isinstance(manifest, dict) or "params" not in manifest:
         raise ValueError(f"{mpath} is not a jaxnpg sweep manifest.")
-      if manifest["params"] != params:
+      stored_params = with_defaults(manifest["params"])
+      for key, what in (("algorithm", "the algorithm"),
+                        ("algorithm_options", "the algorithm's settings"),
+                        ("num_seeds", "the number of seeds")):
+        if stored_params[key] != params.get(key):
+          raise ValueError(
+              f"The folder {str(path)!r} holds a different sweep: its {key} is "
+              f"{_short(stored_params[key])}, this sweep's is "
+              f"{_short(params.get(key))}; resuming it with {what} changed "
+              "would mix results. Use another output folder, or delete this "
+              "one to start over.")
+      if stored_params != params:
         raise ValueError(
             f"The folder {str(path)!r} holds a different sweep "
-            f"({_describe_difference(manifest['params'], params)}). Use another "
+            f"({_describe_difference(stored_params, params)}). Use another "
             "output folder, or delete this one to start over.")
       stored = manifest["layout"]
       if chunk_games_given and stored["chunk_games"] != layout["chunk_games"]:
@@ -183,12 +202,14 @@ class SweepStore:
 
   def _check_arrays(self, c: int, arrays: dict) -> None:
     lo, hi = self.chunk_games_range(c)
-    p = self.manifest["params"]
+    p = with_defaults(self.manifest["params"])
     shape = (hi - lo, len(p["taus"]), len(p["etas"]))
+    if p["num_seeds"] is not None:
+      shape += (int(p["num_seeds"]),)
     for name in self.expected_fields():
       if name not in arrays:
         raise ValueError(f"chunk {c} lacks {name}")
-      if arrays[name].shape[:3] != shape:
+      if arrays[name].shape[:len(shape)] != shape:
         raise ValueError(f"chunk {c}: {name} has shape {arrays[name].shape}")
 
   def read_chunk(self, c: int) -> dict:
@@ -269,11 +290,12 @@ def load_sweep(path, *, allow_partial: bool = False):
   else:
     count = store.num_chunks
   chunks = {c: store.read_chunk(c) for c in range(count)}
-  attrs = dict(manifest["params"])
+  params = with_defaults(manifest["params"])
+  attrs = dict(params)
   attrs.update(chunk_games=manifest["layout"]["chunk_games"],
                num_chunks=store.num_chunks, out=str(path),
                jaxnpg=manifest.get("jaxnpg"), jax=manifest.get("jax"),
                device=manifest.get("device"),
                sum_actions=int(sum(manifest["params"]["num_actions"])),
                complete=not missing)
-  return assemble(manifest["params"], chunks, count, attrs)
+  return assemble(params, chunks, count, attrs)

@@ -1,9 +1,11 @@
 """Phase sweeps: every (game, tau, eta) cell of a game family in compiled chunks.
 
-``sweep`` runs ``num_iters`` NPG steps for every combination of a batch of games,
-a list of entropy weights ``tau`` and a list of step sizes ``eta``, and keeps a
-small record per cell (final gaps, iterations to the tolerance, empirical linear
-rate, monotonicity, a status code and optionally a subsampled trajectory).
+``sweep`` runs ``num_iters`` steps of a learning algorithm (NPG by default; see
+``jaxnpg.ALGORITHMS``) for every combination of a batch of games, a list of
+entropy weights ``tau`` and a list of step sizes ``eta`` (and, for stochastic
+algorithms, of ``num_seeds`` seeds), and keeps a small record per cell (final
+gaps, iterations to the tolerance, empirical linear rate, monotonicity, a status
+code and optionally a subsampled trajectory).
 
 How the work is laid out:
 
@@ -18,10 +20,10 @@ How the work is laid out:
   bit for bit, and so do sharded and one-device runs of the dense kernel (the
   generic path agrees across device counts to the last bit or so: XLA compiles its
   reductions differently in a multi-device program);
-* dense games small enough go through a kernel with the batch axes last
-  (:mod:`jaxnpg._dense_batch`); every other game type goes through the generic
-  one-game solver (``jaxnpg._solve._run`` via ``vmap``), i.e. only through the game
-  protocol.
+* plain NPG on dense games small enough goes through a kernel with the batch axes
+  last (:mod:`jaxnpg._dense_batch`); every other game type and every other
+  algorithm goes through the generic one-game solver (``jaxnpg._solve._run`` via
+  ``vmap``, with ``algorithm=``), i.e. only through the game protocol.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 from jax import lax
 
 from jaxnpg import _dense_batch
+from jaxnpg._algorithms import NPG, describe_algorithm, get_algorithm
 from jaxnpg._families import FAMILIES, make_game
 from jaxnpg._policy import random_policy, uniform_policy
 from jaxnpg._progress import Progress
@@ -76,8 +79,11 @@ class SweepResult:
   """Per-cell results of :func:`sweep` with named axes.
 
   Axes: ``game`` (``G`` games), ``tau`` (``T`` entropy weights), ``eta`` (``E``
-  step sizes, or multipliers of a step-size rule, see ``eta_rule``) and, for the
-  trajectories, ``iteration`` (``K`` kept records).
+  step sizes, or multipliers of a step-size rule, see ``eta_rule``), ``seed``
+  (``S`` seeds, only when the sweep was given ``num_seeds``; see :func:`sweep`)
+  and, for the trajectories, ``iteration`` (``K`` kept records). The seed axis
+  comes after ``eta``, so ``field[g, t, e]`` is one cell without seeds and the
+  vector over seeds with them.
 
   Attributes:
     game: ``(G,)`` game indices (the family's seed index, or the position in the
@@ -88,19 +94,23 @@ class SweepResult:
     eta_rule: ``"constant"`` or ``"paper"`` (``eta = m * paper_eta(tau, A)``).
     step_size: ``(T, E)`` the step size each ``(tau, eta)`` cell used.
     iteration: ``(K,)`` iterations of the kept trajectory records (empty if none).
-    qre_gap: ``(G, T, E)`` QRE-gap after ``num_iters`` steps.
-    ne_gap: ``(G, T, E)`` NE-gap after ``num_iters`` steps.
-    iterations_to_tol: ``(G, T, E)`` int, first recorded iteration whose QRE-gap
-      is ``<= tol`` (resolution ``record_every``); ``-1`` if never.
-    linear_rate: ``(G, T, E)`` :func:`jaxnpg.linear_rate` of the recorded QRE-gap
-      over the ``tail`` (NaN when it cannot be fitted, e.g. at the float floor).
-    monotone: ``(G, T, E)`` bool, the recorded QRE-gap never increased (ignoring
-      values at the floating-point floor).
-    status: ``(G, T, E)`` int8, one of ``STATUS_NAMES`` (0 converged, 1 not
+    qre_gap: ``(G, T, E[, S])`` QRE-gap after ``num_iters`` steps.
+    ne_gap: ``(G, T, E[, S])`` NE-gap after ``num_iters`` steps.
+    iterations_to_tol: ``(G, T, E[, S])`` int, first recorded iteration whose
+      QRE-gap is ``<= tol`` (resolution ``record_every``); ``-1`` if never.
+    linear_rate: ``(G, T, E[, S])`` :func:`jaxnpg.linear_rate` of the recorded
+      QRE-gap over the ``tail`` (NaN when it cannot be fitted, e.g. at the float
+      floor).
+    monotone: ``(G, T, E[, S])`` bool, the recorded QRE-gap never increased
+      (ignoring values at the floating-point floor).
+    status: ``(G, T, E[, S])`` int8, one of ``STATUS_NAMES`` (0 converged, 1 not
       converged, 2 blew up, 3 stalled).
-    qre_gap_trajectory: ``(G, T, E, K)`` or None.
-    ne_gap_trajectory: ``(G, T, E, K)`` or None.
-    attrs: the sweep's parameters, versions, device, chunking (JSON-able).
+    qre_gap_trajectory: ``(G, T, E[, S], K)`` or None.
+    ne_gap_trajectory: ``(G, T, E[, S], K)`` or None.
+    attrs: the sweep's parameters (``algorithm``, ``algorithm_options``,
+      ``num_seeds``, ...), versions, device, chunking (JSON-able).
+    seed: ``(S,)`` seed indices ``0 .. S-1``, or None when the sweep has no seed
+      axis.
   """
   game: np.ndarray
   tau: np.ndarray
@@ -117,25 +127,95 @@ class SweepResult:
   qre_gap_trajectory: np.ndarray | None = None
   ne_gap_trajectory: np.ndarray | None = None
   attrs: dict = dataclasses.field(default_factory=dict)
+  seed: np.ndarray | None = None
+
+  @property
+  def algorithm(self) -> str:
+    """Name of the algorithm the sweep ran (``"npg"`` for older sweeps)."""
+    return self.attrs.get("algorithm") or "npg"
+
+  @property
+  def num_seeds(self) -> int:
+    """``S``, the length of the seed axis (1 when there is none)."""
+    return 1 if self.seed is None else int(self.seed.size)
 
   @property
   def dims(self) -> dict[str, tuple[str, ...]]:
     """Axis names of every array field."""
-    dims = {f: ("game", "tau", "eta") for f in CELL_FIELDS}
+    cell = ("game", "tau", "eta") + (() if self.seed is None else ("seed",))
+    dims = {f: cell for f in CELL_FIELDS}
     dims["step_size"] = ("tau", "eta")
     if self.qre_gap_trajectory is not None:
       for f in TRAJECTORY_FIELDS:
-        dims[f] = ("game", "tau", "eta", "iteration")
+        dims[f] = cell + ("iteration",)
     return dims
 
   @property
-  def shape(self) -> tuple[int, int, int]:
-    """``(games, taus, etas)``."""
+  def shape(self) -> tuple[int, ...]:
+    """``(games, taus, etas)``, or ``(games, taus, etas, seeds)`` with seeds."""
     return self.qre_gap.shape
 
-  def converged_fraction(self) -> np.ndarray:
-    """``(T, E)`` fraction of games whose final QRE-gap is ``<= tol``."""
-    return np.mean(self.status == CONVERGED, axis=0)
+  def _per_seed(self, x) -> np.ndarray:
+    """``x`` with a seed axis last: ``(G, T, E, S)`` (``S = 1`` without seeds)."""
+    return x[..., None] if self.seed is None else x
+
+  def converged_fraction(self, per_seed: bool = False) -> np.ndarray:
+    """Fraction of games whose final QRE-gap is ``<= tol``.
+
+    Args:
+      per_seed: return the fraction of each seed, ``(T, E, S)`` (``S = 1``
+        without a seed axis), instead of the mean over seeds, ``(T, E)``.
+    """
+    frac = np.mean(self._per_seed(self.status) == CONVERGED, axis=0)
+    return frac if per_seed else frac.mean(axis=-1)
+
+  def summary(self) -> dict[str, np.ndarray]:
+    """Statistics per ``(tau, eta)``, as mean and spread over seeds.
+
+    For each seed the statistic is taken over the games; the result holds its
+    mean over seeds and, under the name with ``_std``, its standard deviation
+    over seeds (``ddof=1``; 0 with one seed).
+
+    Returns:
+      ``{name: (T, E) array}`` for ``converged_fraction``,
+      ``median_linear_rate`` and ``median_qre_gap`` (medians over games,
+      ignoring NaN), each with its ``_std``.
+    """
+    import warnings
+    per_seed = {"converged_fraction": self.converged_fraction(per_seed=True)}
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+      for name, field in (("median_linear_rate", self.linear_rate),
+                          ("median_qre_gap", self.qre_gap)):
+        per_seed[name] = np.nanmedian(
+            self._per_seed(field).astype(np.float64), axis=0)
+      out = {}
+      for name, x in per_seed.items():
+        out[name] = np.nanmean(x, axis=-1)
+        out[name + "_std"] = (np.nanstd(x, axis=-1, ddof=1) if x.shape[-1] > 1
+                              else np.zeros(x.shape[:-1]))
+    return out
+
+  def merge_seeds(self) -> "SweepResult":
+    """The result with the seed axis folded into the game axis (``G*S`` games).
+
+    Game ``g`` of seed ``s`` becomes row ``g*S + s``; ``game`` repeats each
+    index ``S`` times. Without a seed axis the result itself. Quantiles over
+    games of the merged result pool all seeds (what the sweep plots draw).
+    """
+    if self.seed is None:
+      return self
+    S = self.seed.size
+
+    def fold(x):
+      if x is None:
+        return None
+      x = np.moveaxis(x, 3, 1)                       # (G, S, T, E, ...)
+      return x.reshape((x.shape[0] * S,) + x.shape[2:])
+
+    fields = {f: fold(getattr(self, f)) for f in CELL_FIELDS + TRAJECTORY_FIELDS}
+    return dataclasses.replace(self, game=np.repeat(self.game, S), seed=None,
+                               attrs={**self.attrs, "merged_seeds": S}, **fields)
 
   def status_counts(self) -> dict[str, int]:
     """How many cells ended in each status."""
@@ -155,6 +235,8 @@ class SweepResult:
           "SweepResult.to_xarray needs xarray: pip install 'jaxnpg[xarray]'."
       ) from None
     coords = {"game": self.game, "tau": self.tau, "eta": self.eta}
+    if self.seed is not None:
+      coords["seed"] = self.seed
     if self.qre_gap_trajectory is not None:
       coords["iteration"] = self.iteration
     data = {name: (axes, getattr(self, name)) for name, axes in self.dims.items()}
@@ -164,10 +246,11 @@ class SweepResult:
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
   def to_dataframe(self):
-    """One row per (game, tau, eta) cell as a pandas DataFrame (``xarray`` extra).
+    """One row per (game, tau, eta[, seed]) cell as a pandas DataFrame.
 
-    Columns: ``game, tau, eta, step_size`` and the per-cell fields, plus
-    ``status_name``. Trajectories are left out.
+    Columns: ``game, tau, eta, step_size`` (and ``seed`` with a seed axis) and
+    the per-cell fields, plus ``status_name``. Trajectories are left out. Needs
+    the ``xarray`` extra.
 
     Raises:
       ImportError: pandas is not installed.
@@ -178,11 +261,12 @@ class SweepResult:
       raise ImportError(
           "SweepResult.to_dataframe needs pandas: pip install 'jaxnpg[xarray]'."
       ) from None
-    g, t, e = np.meshgrid(np.arange(self.shape[0]), np.arange(self.shape[1]),
-                          np.arange(self.shape[2]), indexing="ij")
-    cols = {"game": self.game[g.ravel()], "tau": self.tau[t.ravel()],
-            "eta": self.eta[e.ravel()],
-            "step_size": self.step_size[t.ravel(), e.ravel()]}
+    grids = np.meshgrid(*[np.arange(n) for n in self.shape], indexing="ij")
+    g, t, e = (x.ravel() for x in grids[:3])
+    cols = {"game": self.game[g], "tau": self.tau[t], "eta": self.eta[e]}
+    if self.seed is not None:
+      cols["seed"] = self.seed[grids[3].ravel()]
+    cols["step_size"] = self.step_size[t, e]
     for name in CELL_FIELDS:
       cols[name] = getattr(self, name).ravel()
     cols["status_name"] = np.asarray(STATUS_NAMES)[self.status.ravel()]
@@ -191,9 +275,10 @@ class SweepResult:
   def __repr__(self):
     traj = (f", trajectories of {len(self.iteration)} points"
             if self.qre_gap_trajectory is not None else "")
-    return (f"SweepResult(games={self.shape[0]}, taus={self.shape[1]}, "
-            f"etas={self.shape[2]} ({self.eta_rule}){traj}, "
-            f"status={self.status_counts()})")
+    seeds = f", seeds={self.seed.size}" if self.seed is not None else ""
+    return (f"SweepResult({self.algorithm}, games={self.shape[0]}, "
+            f"taus={self.shape[1]}, etas={self.shape[2]} ({self.eta_rule})"
+            f"{seeds}{traj}, status={self.status_counts()})")
 
 
 # --------------------------------------------------------------------------------
@@ -268,8 +353,8 @@ def _traj_indices(num_records: int, points: int) -> np.ndarray:
 
 
 def _record_iterations(num_iters: int, record_every: int) -> np.ndarray:
-  blocks = num_iters // record_every
-  return np.append(np.arange(blocks) * record_every, num_iters)
+  starts = np.arange(0, num_iters, record_every)  # as jaxnpg.run records
+  return np.append(starts, num_iters)
 
 
 # --------------------------------------------------------------------------------
@@ -303,6 +388,29 @@ def family_game(family: str, seed: int, index, num_actions, options=None,
   else:
     raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
   return game, logp
+
+
+def sweep_key(seed: int, index, seed_index=0):
+  """The ``jax.random`` key a stochastic algorithm gets in a sweep cell.
+
+  Game ``index`` (the family's game index, or the position in a user's batch)
+  and seed ``seed_index`` of a sweep with ``seed`` use
+  ``fold_in(fold_in(fold_in(key(seed), index), 2), seed_index)``: next to the
+  game's (``... , 0)``) and initial policy's (``..., 1)``) keys of
+  :func:`family_game`, and the same for every ``(tau, eta)`` of the game (common
+  random numbers across the phase diagram). A sweep without ``num_seeds`` uses
+  ``seed_index = 0``. Vmappable over ``index`` and ``seed_index``.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game, logp = jaxnpg.family_game("random", 0, 3, (2, 3))
+    >>> res = jaxnpg.run(game, 1.0, 0.1, 20, init=logp, algorithm="sampled_npg",
+    ...                  key=jaxnpg.sweep_key(0, 3, seed_index=1))
+    >>> res.qre_gap.shape     # cell (3, tau, eta, seed 1) of such a sweep
+    (21,)
+  """
+  key = jax.random.fold_in(jax.random.key(seed), index)
+  return jax.random.fold_in(jax.random.fold_in(key, 2), seed_index)
 
 
 def _game_digest(game, init) -> str:
@@ -349,16 +457,28 @@ def _summarize(qre, ne, iterations, *, tol, tail, num_iters, traj_idx):
   return out
 
 
-def _block_records(game, logp, tau, eta, *, dense, num_iters, record_every):
-  """Recorded gaps ``(B, P, R)`` of a block of games (leading axis on both)."""
+def _block_records(game, logp, tau, eta, keys=None, *, dense, num_iters,
+                   record_every, algorithm=NPG()):
+  """Recorded gaps of a block of games (leading axis on both).
+
+  ``(B, P, R)`` each, or ``(B, P, S, R)`` with ``keys`` of shape ``(B, S)`` (the
+  keys of a stochastic ``algorithm``; ``P`` cells share a game's keys).
+  """
   if dense:
     return _dense_batch.run_cells(game, logp, tau, eta, num_iters=num_iters,
                                   record_every=record_every)
-  def one(g, lp, t, e):
-    res = _run(g, t, e, lp, num_iters=num_iters, record_every=record_every)
+  def one(g, lp, k, t, e):
+    res = _run(g, t, e, lp, k, num_iters=num_iters, record_every=record_every,
+               algorithm=algorithm)
     return res.qre_gap, res.ne_gap
-  return jax.vmap(jax.vmap(one, (None, None, 0, 0)), (0, 0, None, None))(
-      game, logp, tau.astype(game.dtype), eta.astype(game.dtype))
+  tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
+  if keys is None:
+    cells = jax.vmap(lambda g, lp, t, e: one(g, lp, None, t, e),
+                     (None, None, 0, 0))
+    return jax.vmap(cells, (0, 0, None, None))(game, logp, tau, eta)
+  seeds = jax.vmap(one, (None, None, 0, None, None))          # (S, R)
+  cells = jax.vmap(seeds, (None, None, None, 0, 0))           # (P, S, R)
+  return jax.vmap(cells, (0, 0, 0, None, None))(game, logp, keys, tau, eta)
 
 
 class _Plan:
@@ -372,7 +492,8 @@ class _Plan:
     return (self.source, self.family, self.num_actions,
             tuple(sorted(self.family_options.items())), self.init, self.dense,
             self.num_iters, self.record_every, tuple(self.traj_idx.tolist()),
-            self.tail, self.block_games, tuple(self.devices), self.platform)
+            self.tail, self.block_games, tuple(self.devices), self.platform,
+            self.algorithm, self.num_seeds)
 
 
 @functools.lru_cache(maxsize=32)
@@ -380,12 +501,13 @@ def _chunk_fn(static_key):
   """The jitted function computing one chunk's per-cell records.
 
   Arguments of the returned function: ``(args, tau, eta, seed, tol)`` with
-  ``args`` the per-game inputs (``(indices,)`` for a family, ``(game, logp)``
-  otherwise, leading axis = games of the chunk), ``tau, eta`` the ``(P,)`` cells,
-  and the scalars ``seed`` (family games) and ``tol``.
+  ``args`` the per-game inputs (``(indices,)`` for a family, ``(game, logp,
+  indices)`` otherwise, leading axis = games of the chunk), ``tau, eta`` the
+  ``(P,)`` cells, and the scalars ``seed`` (family games and algorithm keys) and
+  ``tol``. Outputs have the axes ``(games, P[, S], ...)``.
   """
   (source, family, num_actions, options, init, dense, num_iters, record_every,
-   traj_idx, tail, block, devices, _) = static_key
+   traj_idx, tail, block, devices, _, algorithm, num_seeds) = static_key
   options = dict(options)
   traj_idx = np.asarray(traj_idx, dtype=np.int64)
   rec_iters = _record_iterations(num_iters, record_every)
@@ -396,7 +518,10 @@ def _chunk_fn(static_key):
     fn = lambda q, n: _summarize(q, n, iterations, tol=tol.astype(dtype),
                                  tail=tail, num_iters=num_iters,
                                  traj_idx=traj_idx)
-    return jax.vmap(jax.vmap(fn))(qre, ne)
+    lead = qre.shape[:-1]
+    out = jax.vmap(fn)(qre.reshape((-1, qre.shape[-1])),
+                       ne.reshape((-1, ne.shape[-1])))
+    return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
   def block_fn(args, tau, eta, seed, tol):
     if source == "family":
@@ -404,10 +529,21 @@ def _chunk_fn(static_key):
       game, logp = jax.vmap(lambda i: family_game(
           family, seed, i, num_actions, options, init))(indices)
     else:
-      game, logp = args
-    qre, ne = _block_records(game, logp, tau, eta, dense=dense,
-                             num_iters=num_iters, record_every=record_every)
-    return summarize_block(qre, ne, tol)
+      game, logp, indices = args
+    keys = None
+    if algorithm.uses_key:
+      seed_idx = jnp.arange(1 if num_seeds is None else num_seeds)
+      keys = jax.vmap(lambda i: jax.vmap(lambda s: sweep_key(seed, i, s))(
+          seed_idx))(indices)                                      # (B, S)
+    qre, ne = _block_records(game, logp, tau, eta, keys, dense=dense,
+                             num_iters=num_iters, record_every=record_every,
+                             algorithm=algorithm)
+    out = summarize_block(qre, ne, tol)                 # (B, P[, S], ...)
+    if algorithm.uses_key and num_seeds is None:        # no seed axis
+      out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
+    elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1
+      out = jax.tree_util.tree_map(lambda x: x[:, :, None], out)
+    return out
 
   def local(args, tau, eta, seed, tol):
     lead = jax.tree_util.tree_leaves(args)[0].shape[0]
@@ -482,8 +618,9 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
           chunk_games: int | None = None, memory_budget: int | None = None,
           devices: Sequence[Any] | None = None, out: str | os.PathLike | None = None,
           quiet: bool = False,
-          on_chunk: Callable[[dict], None] | None = None) -> SweepResult:
-  """Run NPG on every (game, tau, eta) combination and record each cell.
+          on_chunk: Callable[[dict], None] | None = None,
+          algorithm="npg", num_seeds: int | None = None) -> SweepResult:
+  """Run NPG (or another algorithm) on every (game, tau, eta) cell and record it.
 
   Every cell starts from its game's initial policy (the same for all ``tau`` and
   ``eta`` of a game, as in the paper's figure) and takes ``num_iters`` steps; the
@@ -503,6 +640,18 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   Status codes: ``0`` converged (final QRE-gap ``<= tol``), ``1`` not converged,
   ``2`` blew up (a recorded gap not finite), ``3`` stalled (above ``tol``, and over
   the fitted tail the gap fell by less than a factor 2, or no rate could be fitted).
+
+  Algorithms: ``algorithm`` is any choice of :func:`jaxnpg.run` (``"npg"``,
+  ``"sampled_npg"``, ``"pg"``, ``"optimistic_npg"`` or an instance such as
+  ``jaxnpg.SampledNPG(num_samples=16)``); every cell is then exactly
+  ``jaxnpg.run(game, tau, eta, num_iters, init=..., algorithm=algorithm,
+  key=...)``. Plain NPG on small dense games takes the dense kernel; everything
+  else the generic path. A stochastic algorithm (``sampled_npg``) gets the key
+  :func:`sweep_key` ``(seed, g, s)`` in every cell of game ``g``; with
+  ``num_seeds=S`` the result has a ``seed`` axis of length ``S`` (after ``eta``)
+  holding independent repetitions ``s = 0 .. S-1``, and ``SweepResult.summary()``
+  reports mean and spread over them. Without ``num_seeds`` there is no seed axis
+  and every cell uses ``s = 0``, so it equals seed 0 of a seeded sweep.
 
   Args:
     family: a registered family name (default ``"random"``); leave None with
@@ -538,13 +687,18 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
       a few seconds).
     on_chunk: called after each chunk with a dict (``chunk``, ``games``,
       ``seconds``, ``skipped``).
+    algorithm: the learning algorithm (default ``"npg"``; see above).
+    num_seeds: repetitions of a stochastic algorithm with independent keys; adds
+      the ``seed`` axis (also for ``num_seeds=1``). Deterministic algorithms
+      accept only ``None`` or 1.
 
   Returns:
     A :class:`SweepResult`; ``attrs`` holds the parameters and the chosen chunking.
 
   Raises:
     ValueError: bad arguments (empty or negative ``taus``, ``etas <= 0``, unknown
-      family, ...) or an ``out`` folder holding a different sweep.
+      family or algorithm, ...) or an ``out`` folder holding a different sweep
+      (other parameters, another algorithm or number of seeds).
 
   Example:
     >>> import jaxnpg
@@ -563,7 +717,8 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
                num_iters=num_iters, tol=tol, record_every=record_every,
                trajectory_points=trajectory_points, tail=tail, method=method,
                chunk_games=chunk_games, memory_budget=memory_budget,
-               devices=devices)
+               devices=devices, algorithm=algorithm, num_seeds=num_seeds,
+               recorded=out is not None)
   store = None
   if out is not None:
     store = _store.SweepStore.open(out, plan.params, plan.layout,
@@ -575,8 +730,23 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
 
 def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
           taus, etas, eta_multipliers, num_iters, tol, record_every,
-          trajectory_points, tail, method, chunk_games, memory_budget, devices):
+          trajectory_points, tail, method, chunk_games, memory_budget, devices,
+          algorithm=NPG(), num_seeds=None, recorded=False):
   """Check every argument and fix the static layout of the sweep."""
+  algorithm = get_algorithm(algorithm)
+  if num_seeds is not None:
+    num_seeds = check_positive_int(num_seeds, "num_seeds")
+    if num_seeds > 1 and not algorithm.uses_key:
+      raise ValueError(
+          f"num_seeds={num_seeds} repeats a deterministic algorithm "
+          f"({algorithm.name!r}) with identical results; seeds are for "
+          "stochastic algorithms (sampled_npg). Leave num_seeds unset.")
+  try:
+    alg_name, alg_options = describe_algorithm(algorithm)
+  except ValueError:
+    if recorded:   # the manifest must identify the algorithm to check a resume
+      raise
+    alg_name, alg_options = algorithm.name, {"description": "unavailable"}
   tau_list = _float_list(taus, "taus")
   if any(t < 0 for t in tau_list):
     raise ValueError(f"`taus` must be >= 0 (entropy weights), got {tau_list}.")
@@ -665,7 +835,17 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
         f"method='dense' needs a NormalFormGame with n * prod(A) <= "
         f"{_dense_batch.MAX_TERMS}; got {type(proto).__name__} with actions "
         f"{num_actions}. Use method='generic'.")
-  dense = dense_ok and method != "generic"
+  plain_npg = type(algorithm) is NPG
+  if method == "dense" and not plain_npg:
+    raise ValueError(
+        f"method='dense' runs plain NPG only; algorithm {algorithm.name!r} takes "
+        "the generic path (method='generic' or 'auto').")
+  dense = dense_ok and plain_npg and method != "generic"
+  if algorithm.uses_key and not hasattr(proto, "rewards_at"):
+    raise ValueError(
+        f"{algorithm.name} needs a static game with `rewards_at`; "
+        f"{type(proto).__name__} has none.")
+  S = num_seeds if algorithm.uses_key and num_seeds is not None else 1
 
   step_size = _step_sizes(eta_rule, tau_list, eta_axis, num_actions)
   tau_cells = np.repeat(np.asarray(tau_list), len(eta_axis))
@@ -685,9 +865,11 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
   game_bytes = sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
                    for x in jax.tree_util.tree_leaves(proto))
   per_cell_work = itemsize * (16 * policy_size + 2 * rec_iters.size + 16)
+  samples = int(getattr(algorithm, "num_samples", 0))  # sampled_npg's draws
+  per_cell_work += itemsize * 4 * samples * (len(num_actions) + policy_size)
   per_cell_out = itemsize * (8 + 2 * traj_idx.size)
-  work_per_game = 4 * game_bytes + P * per_cell_work
-  out_per_game = P * per_cell_out
+  work_per_game = 4 * game_bytes + P * S * per_cell_work
+  out_per_game = P * S * per_cell_out
   budget = (int(memory_budget) if memory_budget is not None
             else _device_memory(devices[0]) // 4)
   if budget <= 0:
@@ -702,7 +884,8 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
       record_every=record_every, record_iterations=rec_iters, traj_idx=traj_idx,
       tail=float(tail), dense=dense, dtype=dtype, all_devices=devices,
       platform=platform, budget=budget, work_per_game=work_per_game,
-      out_per_game=out_per_game, proto=proto, digest=digest)
+      out_per_game=out_per_game, proto=proto, digest=digest,
+      algorithm=algorithm, num_seeds=num_seeds, cells_per_game=P * S)
   plan.params = {
       "format": "jaxnpg-sweep/1", "source": source, "family": family_name,
       "family_options": options, "num_actions": list(num_actions),
@@ -712,6 +895,8 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
       "record_every": record_every, "trajectory_points": trajectory_points,
       "tail": float(tail), "dtype": str(dtype),
       "method": "dense" if dense else "generic",
+      "algorithm": alg_name, "algorithm_options": alg_options,
+      "num_seeds": num_seeds,
   }
   return _layout(plan, chunk_games)
 
@@ -725,7 +910,7 @@ def _layout(plan, chunk_games):
   chunk as one block and a chunk holds up to ``_ACCEL_CHUNK_CELLS`` cells. Both are
   capped by the memory budget per device.
   """
-  G, P = plan.num_games, plan.tau_cells.size
+  G, P = plan.num_games, plan.cells_per_game
   devices = plan.all_devices
   if chunk_games is not None:
     chunk_games = check_positive_int(chunk_games, "chunk_games")
@@ -769,13 +954,13 @@ def _chunk_inputs(plan, c):
   """Host arrays of chunk ``c`` (padded to ``chunk_games``) and its game range."""
   start = c * plan.chunk_games
   stop = min(start + plan.chunk_games, plan.num_games)
+  idx = np.arange(start, start + plan.chunk_games, dtype=np.int32)
   if plan.source == "family":
-    idx = np.arange(start, start + plan.chunk_games, dtype=np.int32)
     return (idx,), (start, stop)
-  take = np.minimum(np.arange(start, start + plan.chunk_games), plan.num_games - 1)
+  take = np.minimum(idx, plan.num_games - 1)
   args = jax.tree_util.tree_map(lambda x: np.asarray(x)[take],
                                 (plan.game, plan.init_logp))
-  return args, (start, stop)
+  return args + (idx,), (start, stop)
 
 
 def _execute(plan, store, *, quiet, on_chunk):
@@ -795,7 +980,7 @@ def _execute(plan, store, *, quiet, on_chunk):
   progress = Progress(len(todo), "chunks", quiet=quiet)
   results: dict[int, dict] = {}
   start_all = time.perf_counter()
-  cells_per_game = plan.tau_cells.size
+  cells_per_game = plan.cells_per_game
   done_iters = 0
 
   def launch(c):
@@ -845,7 +1030,7 @@ def _execute(plan, store, *, quiet, on_chunk):
 
 
 def _unflatten_cells(plan, x):
-  """``(g, P, ...)`` -> ``(g, T, E, ...)``."""
+  """``(g, P, ...)`` -> ``(g, T, E, ...)`` (``...`` starts with the seed axis)."""
   T, E = plan.taus.size, plan.eta_axis.size
   return x.reshape((x.shape[0], T, E) + x.shape[2:])
 
@@ -868,6 +1053,7 @@ def assemble(params: dict, chunks: dict[int, dict], num_chunks: int,
   rec = _record_iterations(params["num_iters"], params["record_every"])
   idx = _traj_indices(rec.size, params["trajectory_points"])
   G = cat["qre_gap"].shape[0]
+  num_seeds = params.get("num_seeds")
   return SweepResult(
       game=np.arange(G), tau=taus, eta=eta_axis, eta_rule=params["eta_rule"],
       step_size=step_size, iteration=rec[idx],
@@ -875,4 +1061,5 @@ def assemble(params: dict, chunks: dict[int, dict], num_chunks: int,
       iterations_to_tol=cat["iterations_to_tol"], linear_rate=cat["linear_rate"],
       monotone=cat["monotone"], status=cat["status"],
       qre_gap_trajectory=cat.get("qre_gap_trajectory"),
-      ne_gap_trajectory=cat.get("ne_gap_trajectory"), attrs=attrs)
+      ne_gap_trajectory=cat.get("ne_gap_trajectory"), attrs=attrs,
+      seed=None if num_seeds is None else np.arange(num_seeds))

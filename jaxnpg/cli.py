@@ -196,6 +196,7 @@ examples:
   jaxnpg sweep --family random --actions 3,4,5 --games 4096 --taus 1e-3:1e2:64 \
       --etas paper:0.5,1,2 --iters 2000 --out runs/random345
   jaxnpg sweep --etas 0.01,0.02,0.05 --taus 0,0.1,1,10 --out runs/const-eta
+  jaxnpg sweep --algorithm sampled_npg --samples 32 --seeds 5 --out runs/bandit
   jaxnpg plot runs/random345
 
 --etas takes step sizes ('0.01,0.02'), the rule 'paper' (eta = 1/(2(tau + 2 sum
@@ -269,7 +270,11 @@ def _cmd_sweep(args) -> int:
                 trajectory_points=args.trajectory, method=args.method,
                 chunk_games=args.chunk_games,
                 memory_budget=_parse_bytes(args.memory_budget), out=args.out,
-                quiet=args.quiet)
+                quiet=args.quiet, algorithm=_algorithm(args))
+  if args.seeds is not None:
+    if args.seeds < 1:
+      raise CliError(f"--seeds must be >= 1, got {args.seeds}.")
+    kwargs["num_seeds"] = args.seeds
   if args.game_file:
     game, where = _load_game(args)
     game = jax.tree_util.tree_map(lambda x: x[None], game)
@@ -283,7 +288,7 @@ def _cmd_sweep(args) -> int:
                   family_options=options)
   if args.games < 1:
     raise CliError(f"--games must be >= 1, got {args.games}.")
-  print(f"jaxnpg sweep: {where}; {len(taus)} tau x "
+  print(f"jaxnpg sweep: {args.algorithm} on {where}; {len(taus)} tau x "
         f"{len(multipliers or ([1] if etas == 'paper' else etas))} eta, "
         f"{args.iters} iterations, {args.dtype}, {jax.device_count()} "
         f"{jax.devices()[0].platform} device(s); writing to {args.out}",
@@ -293,19 +298,27 @@ def _cmd_sweep(args) -> int:
   a = res.attrs
   skipped = sum(c["skipped"] for c in chunks)
   print(f"chunks: {a['num_chunks']} of {a['chunk_games']} games "
-        f"({a['chunk_games'] * res.shape[1] * res.shape[2]} cells), "
+        f"({a['chunk_games'] * math.prod(res.shape[1:])} cells), "
         f"{skipped} already done and verified, method {a['method']}",
         file=sys.stderr)
   if a.get("game_iterations_per_second"):
     print(f"speed: {a['game_iterations_per_second']:.3g} game-iterations/s "
           f"(compile {a.get('compile_seconds', 0):.1f}s)", file=sys.stderr)
   frac = res.converged_fraction()
-  head = f"{'tau':>10} " + " ".join(f"{'conv@' + format(e, '.3g'):>11}"
+  if res.seed is not None:   # mean +- std over seeds
+    spread = res.summary()["converged_fraction_std"]
+    cell = lambda t, e: f"{frac[t, e]:.3f}+-{spread[t, e]:.3f}"
+    width = 15
+    print(f"converged fraction, mean +- std over {res.num_seeds} seeds")
+  else:
+    cell = lambda t, e: f"{frac[t, e]:.3f}"
+    width = 11
+  head = f"{'tau':>10} " + " ".join(f"{'conv@' + format(e, '.3g'):>{width}}"
                                      for e in res.eta[:6])
   print(head)
   print("-" * len(head))
   for t, tau in enumerate(res.tau):
-    print(f"{tau:>10.4g} " + " ".join(f"{frac[t, e]:>11.3f}"
+    print(f"{tau:>10.4g} " + " ".join(f"{cell(t, e):>{width}}"
                                       for e in range(min(6, res.shape[2]))))
   print(f"status counts: {res.status_counts()}")
   print(f"wrote {args.out} (plot it with: jaxnpg plot {args.out})")
@@ -329,6 +342,19 @@ def _cmd_plot(args) -> int:
   if "qre_trajectories" not in paths:
     print("(no trajectory plot: the sweep kept no trajectories; run it with "
           "--trajectory N)", file=sys.stderr)
+  return 0
+
+
+def _cmd_reproduce(args) -> int:
+  _setup_dtype(args.dtype)
+  from jaxnpg import _reproduce
+  figures = (tuple(_reproduce.FIGURES) if args.figure == "all"
+             else tuple(f.strip() for f in args.figure.split(",")))
+  out = _reproduce.reproduce(args.out, figures, quick=args.quick,
+                             phases=not args.no_phases, seed=args.seed,
+                             quiet=args.quiet, store=not args.pictures_only)
+  print(f"wrote {len(out['files'])} pictures under {args.out} "
+        f"(settings beside each figure as JSON)")
   return 0
 
 
@@ -409,6 +435,29 @@ def build_parser() -> argparse.ArgumentParser:
   p.set_defaults(func=_cmd_run)
 
   p = sub.add_parser(
+      "reproduce", help="regenerate the paper's figures and their phase diagrams",
+      description="Regenerate the figures of the paper's section IV (Fig. 1: "
+      "random 3-agent game; Fig. 2a/2b: network zero-sum game; Fig. 2c: Markov "
+      "game), each as a PNG with its settings as JSON, then the phase diagrams "
+      "that extend each figure to a whole family of games.",
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--figure", default="all",
+                 help="1, 2a, 2b, 2c, a comma list, or all (default: all)")
+  p.add_argument("--quick", action="store_true",
+                 help="reduced sizes: seconds instead of minutes")
+  p.add_argument("--no-phases", action="store_true",
+                 help="only the paper's figures, no family sweeps")
+  p.add_argument("--pictures-only", action="store_true",
+                 help="keep only PNGs and JSON settings, not the sweeps' data")
+  p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+  p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                 help="floating point precision (default: float64)")
+  p.add_argument("--out", default="runs/paper",
+                 help="output folder (default: runs/paper)")
+  p.add_argument("--quiet", action="store_true", help="no progress bars")
+  p.set_defaults(func=_cmd_reproduce)
+
+  p = sub.add_parser(
       "sweep", help="phase sweep: many games x tau x eta, resumable",
       description="Run independent NPG on every (game, tau, eta) combination of a "
       "game family in compiled, sharded chunks; write each finished chunk and a "
@@ -427,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
   a.add_argument("--etas", default="paper",
                  help="step sizes '0.01,0.02', the rule 'paper', or multipliers "
                  "of it 'paper:0.5,1,2' (default: paper)")
+  _add_algorithm_args(a)
+  a.add_argument("--seeds", type=int, default=None,
+                 help="repetitions of a stochastic algorithm (sampled_npg) with "
+                 "independent draws: adds a seed axis; the summary shows mean "
+                 "+- std over seeds (default: one draw, no seed axis)")
   a.add_argument("--iters", type=int, default=1000,
                  help="NPG iterations per cell (default: 1000)")
   a.add_argument("--tol", type=float, default=None,

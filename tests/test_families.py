@@ -57,7 +57,8 @@ def max_potential_violation(rewards):
 
 def test_potential_games_satisfy_the_potential_property(x64):
   for seed, sizes in [(0, (2, 3, 2)), (2, (2, 2, 2, 2))]:
-    game = jaxnpg.potential_game(jax.random.key(seed), sizes)
+    game = jax.jit(jaxnpg.potential_game, static_argnums=1)(
+        jax.random.key(seed), sizes)
     assert max_potential_violation(game.rewards) < 1e-12
     r = np.asarray(game.rewards)
     assert r.min() >= 0 and r.max() < 1
@@ -93,41 +94,45 @@ def test_bimatrix_games_are_general_two_player():
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY_CASES))
-def test_each_family_is_seeded_vmappable_and_runs(name):
+def test_each_family_is_seeded_and_vmappable(name):
   sizes, options = FAMILY_CASES[name]
-  make = jax.jit(lambda k: jaxnpg.make_game(name, k, sizes, **options))
-  leaves = lambda g: jax.tree_util.tree_leaves(g)
-  a, b, c = make(jax.random.key(3)), make(jax.random.key(3)), make(
-      jax.random.key(4))
-  for x, y in zip(leaves(a), leaves(b)):
-    np.testing.assert_array_equal(x, y)
-  assert not all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(c)))
-  keys = jnp.stack([jax.random.key(3), jax.random.key(4)])
-  batch = jax.jit(jax.vmap(make))(keys)
-  assert batch.batch_shape == (2,) and batch.num_actions == a.num_actions
-  for x, y in zip(leaves(batch), leaves(c)):
-    np.testing.assert_array_equal(x[1], y)
+  make = jax.jit(jax.vmap(lambda k: jaxnpg.make_game(name, k, sizes, **options)))
+  keys = jnp.stack([jax.random.key(3), jax.random.key(3), jax.random.key(4)])
+  batch = make(keys)
+  assert batch.batch_shape == (3,) and len(batch.num_actions) == len(sizes)
+  for leaf in jax.tree_util.tree_leaves(batch):
+    leaf = np.asarray(leaf)
+    np.testing.assert_array_equal(leaf[0], leaf[1])     # same seed, same game
+    assert not np.array_equal(leaf[0], leaf[2])         # another seed, another
+  if name == "network_zero_sum":                        # batch == one at a time
+    one = jaxnpg.make_game(name, jax.random.key(4), sizes, **options)
+    np.testing.assert_array_equal(batch.matrices[2], one.matrices)
 
 
 # Every dense family gives a NormalFormGame, so run/solve/sweep on one of them
 # covers the rest; the default run checks a dense and the network family, the
 # slow run checks all.
-def _run_solve_sweep(name):
+def _run_solve_sweep(name, sweep=True):
   sizes, options = FAMILY_CASES[name]
   game = jaxnpg.make_game(name, jax.random.key(3), sizes, **options)
   res = jaxnpg.run(game, 1.0, 0.05, 30, record_every=10)
   assert np.all(np.isfinite(res.qre_gap)) and res.qre_gap[-1] < res.qre_gap[0]
   sol = jaxnpg.solve(game, 1.0, 0.05, tol=1e-3, max_iters=3000)
   assert bool(sol.converged)
+  if not sweep:
+    return
   swept = jaxnpg.sweep(name, num_actions=sizes, num_games=2, taus=[1.0],
                        etas=[0.05], num_iters=40, family_options=options,
                        quiet=True)
   assert swept.shape == (2, 1, 1) and np.all(np.isfinite(swept.qre_gap))
 
 
-@pytest.mark.parametrize("name", ["potential", "network_zero_sum"])
-def test_family_runs_solves_and_sweeps(name):
-  _run_solve_sweep(name)
+def test_dense_family_runs_and_solves():
+  _run_solve_sweep("potential", sweep=False)
+
+
+def test_network_family_runs_solves_and_sweeps():
+  _run_solve_sweep("network_zero_sum")
 
 
 @pytest.mark.slow

@@ -207,16 +207,39 @@ def test_bad_arguments_raise():
     jaxnpg.qre(game, 0.5, first_step=5.0, max_step=1.0)
   with pytest.raises(ValueError, match="tol"):
     jaxnpg.qre(game, 0.5, tol=0.0)
+  soft = jaxnpg.random_markov_game(jax.random.key(1), 2, (2, 2), 0.9)
+  with pytest.raises(ValueError, match="do not depend on tau"):
+    jaxnpg.qre(soft, 0.5)
 
 
 @pytest.mark.slow
 def test_matches_gambit_on_many_games_slow():
+  """200 games x 6 lambdas. Gambit's default steps (first_step=0.03,
+  max_accel=1.1) now and then stop its corrector near a residual of 1e-7, or step
+  over the top of a fold that barely exceeds lambda and return a later crossing
+  (seed 10: game 32 at lambda 20, game 108 at lambda 10, whose branch peaks at
+  lambda ~ 10.015 before folding back). Those games are re-solved by Gambit with
+  small steps (first_step=0.003, max_accel=1), which then agrees with us."""
   pygambit = pytest.importorskip("pygambit")
   rng = np.random.default_rng(10)
   rewards = rng.uniform(size=(200, 3, 3, 4, 5))
   lams, probs = zip(*[_gambit_lambda(pygambit, r, LAMS) for r in rewards])
   out = _solve_batch(rewards, 1.0 / np.stack(lams))
   assert bool(jnp.all(out.converged))
-  for i in range(3):
-    np.testing.assert_allclose(np.exp(np.asarray(out.logp[i])),
-                               np.stack([p[i] for p in probs]), atol=1e-8)
+  diff = np.max(np.stack([
+      np.max(np.abs(np.exp(np.asarray(out.logp[i]))
+                    - np.stack([p[i] for p in probs])), axis=-1)
+      for i in range(3)]), axis=0)                              # (200, 6)
+  redo = np.argwhere(diff > 1e-8)
+  assert len(redo) <= 4, redo
+  for b, k in redo:
+    g = pygambit.Game.from_arrays(*[rewards[b, i] for i in range(3)])
+    q = pygambit.qre.logit_solve_lambda(g, [LAMS[k]], first_step=0.003,
+                                        max_accel=1.0)[0]
+    fine = [np.array([float(q.profile[s]) for s in pl.strategies])
+            for pl in g.players]
+    again = jaxnpg.qre(jaxnpg.NormalFormGame(jnp.asarray(rewards[b])),
+                       jnp.full((4,), 1.0 / float(q.lam)))
+    for i in range(3):
+      np.testing.assert_allclose(np.exp(np.asarray(again.logp[i][0])), fine[i],
+                                 atol=1e-8)
