@@ -131,8 +131,13 @@ def _finish(fig, path, caption):
   return path
 
 
-def plot_converged_fraction(result, path, *, caption=None):
-  """Fraction of games whose QRE-gap reached ``tol``, against tau, one line per eta."""
+def plot_converged_fraction(result, path, *, caption=None, predicted=None):
+  """Fraction of games whose QRE-gap reached ``tol``, against tau, one line per eta.
+
+  With ``predicted`` (a ``jaxnpg.theory.PredictedRates`` for the sweep's games), the
+  fraction of games whose principal-branch QRE attracts the iteration is drawn
+  dotted beside it: the predicted boundary.
+  """
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
   frac = result.converged_fraction()
@@ -147,6 +152,11 @@ def plot_converged_fraction(result, path, *, caption=None):
       ax.fill_between(result.tau, frac[:, e] - spread[:, e],
                       frac[:, e] + spread[:, e], alpha=0.2, lw=0,
                       color=cmap(e / max(frac.shape[1] - 1, 1)))
+    if predicted is not None:
+      attract = np.asarray(predicted.attracting)[:, :, e].mean(axis=0)
+      ax.plot(result.tau, attract, ls=":", lw=1.5,
+              color=cmap(e / max(frac.shape[1] - 1, 1)),
+              label=f"{labels[e]}: QRE attracts (local rate < 1)")
   _tau_axis(ax, result.tau)
   ax.set_ylim(-0.03, 1.03)
   ax.set_ylabel(f"fraction of games with QRE-gap <= {result.attrs.get('tol'):g}")
@@ -177,11 +187,12 @@ def plot_converged_heatmap(result, path, *, caption=None):
   return _finish(fig, path, caption)
 
 
-def plot_linear_rate(result, path, *, caption=None):
+def plot_linear_rate(result, path, *, caption=None, predicted=None):
   """Empirical linear rate against tau (median, interquartile band over games).
 
   Theorem 3.3's rate ``1 - eta*tau + 2*eta*sum A_i`` is drawn dashed where its
-  conditions hold.
+  conditions hold. With ``predicted`` (``jaxnpg.theory.PredictedRates``), the median
+  predicted rate of the QRE-gap, ``rho(J)^2``, is drawn dotted.
   """
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
@@ -198,6 +209,11 @@ def plot_linear_rate(result, path, *, caption=None):
     if np.any(np.isfinite(bound)):
       ax.plot(result.tau, bound, ls="--", color=color, lw=1.2,
               label=f"{labels[e]}: Theorem 3.3 bound")
+    if predicted is not None:
+      rho2 = np.asarray(predicted.rho, dtype=float)[:, :, e] ** 2
+      ax.plot(result.tau, np.nanmedian(np.where(rho2 < 1, rho2, np.nan), axis=0),
+              ls=":", color=color, lw=1.8,
+              label=f"{labels[e]}: predicted, local rate squared (median)")
   _tau_axis(ax, result.tau)
   ax.set_ylabel("linear rate of the QRE-gap per iteration")
   ax.set_title("Empirical linear rate (band: interquartile range over games)")
@@ -276,7 +292,7 @@ def plot_sweep_trajectories(result, path, *, taus=None, eta_index=0,
   return _finish(fig, path, caption)
 
 
-def plot_sweep(result, out_dir, *, taus=None, eta_index=0) -> dict:
+def plot_sweep(result, out_dir, *, taus=None, eta_index=0, predicted=None) -> dict:
   """Write every phase diagram of a sweep as PNGs into ``out_dir``.
 
   Args:
@@ -284,6 +300,9 @@ def plot_sweep(result, out_dir, *, taus=None, eta_index=0) -> dict:
     out_dir: folder for the PNGs (created).
     taus: tau values for the trajectory panel (default: 4 spread over the axis).
     eta_index: the eta shown in the trajectory panel.
+    predicted: optional ``jaxnpg.theory.PredictedRates`` for the sweep's games
+      (``jaxnpg.theory.predict_for_sweep``): predicted rate and boundary are drawn
+      beside the observed ones.
 
   Returns:
     ``{name: path}`` for the written plots, names from ``SWEEP_PLOTS``; the
@@ -296,8 +315,12 @@ def plot_sweep(result, out_dir, *, taus=None, eta_index=0) -> dict:
                    ("converged_heatmap", plot_converged_heatmap),
                    ("linear_rate", plot_linear_rate),
                    ("ne_gap", plot_ne_gap)):
+    extra = ({"predicted": predicted}
+             if predicted is not None and name in ("converged_fraction",
+                                                   "linear_rate") else {})
     out[name] = fn(seeded if name == "converged_fraction" else result,
-                   os.path.join(out_dir, f"{name}.png"), caption=caption)
+                   os.path.join(out_dir, f"{name}.png"), caption=caption,
+                   **extra)
   if result.qre_gap_trajectory is not None:
     out["qre_trajectories"] = plot_sweep_trajectories(
         result, os.path.join(out_dir, "qre_trajectories.png"), taus=taus,

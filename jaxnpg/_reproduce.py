@@ -54,6 +54,9 @@ def phase_diagram(name: str, out_dir, *, quick: bool = False, seed: int = 0,
                   quiet: bool = False, store: bool = True):
   """Run the family sweep ``PHASES[name]`` and draw its plots.
 
+  Static families get the predicted rate and boundary (``jaxnpg.theory``, on up
+  to 128 of the games) drawn beside the observed ones.
+
   With ``store`` the sweep is stored in ``out_dir`` (running again resumes it);
   the PNGs go to ``out_dir/plots``. Returns ``(sweep_result, {plot: path})``.
   """
@@ -70,7 +73,12 @@ def phase_diagram(name: str, out_dir, *, quick: bool = False, seed: int = 0,
               record_every=max(1, spec.iters[quick] // spec.records),
               trajectory_points=50, out=out_dir if store else None,
               quiet=quiet)
-  return res, _plots.plot_sweep(res, os.path.join(out_dir, "plots"))
+  predicted = None
+  if spec.family != "markov":  # the QRE solver covers static games
+    from jaxnpg import theory
+    predicted = theory.predict_for_sweep(res, max_games=128)
+  return res, _plots.plot_sweep(res, os.path.join(out_dir, "plots"),
+                                predicted=predicted)
 
 
 def reproduce(out_dir, figures=("1", "2a", "2b", "2c"), *, quick: bool = False,

@@ -336,7 +336,15 @@ def _cmd_plot(args) -> int:
   if not 0 <= args.eta_index < res.shape[2]:
     raise CliError(f"--eta-index must be in [0, {res.shape[2]}), got "
                    f"{args.eta_index}.")
-  paths = _plots.plot_sweep(res, out, taus=taus, eta_index=args.eta_index)
+  predicted = None
+  if args.theory:
+    from jaxnpg import theory
+    try:
+      predicted = theory.predict_for_sweep(res, max_games=args.theory_games)
+    except (ValueError, TypeError, NotImplementedError) as e:
+      raise CliError(f"--theory: {e}") from None
+  paths = _plots.plot_sweep(res, out, taus=taus, eta_index=args.eta_index,
+                            predicted=predicted)
   for name, path in paths.items():
     print(f"wrote {path}")
   if "qre_trajectories" not in paths:
@@ -534,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "(default: 0)")
   p.add_argument("--partial", action="store_true",
                  help="plot the finished chunks of an unfinished sweep")
+  p.add_argument("--theory", action="store_true",
+                 help="draw the predicted rate and boundary (local rate at the "
+                 "principal-branch QRE, jaxnpg.theory) beside the observed ones")
+  p.add_argument("--theory-games", type=int, default=128,
+                 help="games used for the prediction (default: 128)")
   p.set_defaults(func=_cmd_plot)
   return parser
 

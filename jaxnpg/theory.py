@@ -664,3 +664,29 @@ def _rho_at(games, tau, eta, *, eig_on_host, qre_options):
     return jnp.where(eq.converged, rho, jnp.nan)
 
   return jax.vmap(one)(games, tau, eta)
+
+
+def predict_for_sweep(result, *, max_games: int = 128,
+                      **qre_options) -> PredictedRates:
+  """Predicted local rates for the games of a family sweep (for its plots).
+
+  Rebuilds the first ``max_games`` games of ``result`` (a :class:`jaxnpg.SweepResult`
+  from a family sweep) exactly as the sweep made them, and calls
+  :func:`predicted_rates` with the sweep's ``tau`` axis and step sizes.
+
+  Returns:
+    A :class:`PredictedRates` with ``rho`` of shape ``(min(G, max_games), T, E)``.
+
+  Raises:
+    ValueError: the sweep was not made from a family, or a ``tau <= 0``.
+  """
+  from jaxnpg._sweep import family_game
+  attrs = result.attrs
+  if attrs.get("source", "family") != "family" or not attrs.get("family"):
+    raise ValueError("Predictions need a family sweep (games rebuilt from a seed).")
+  count = min(int(result.shape[0]), int(max_games))
+  games, _ = jax.vmap(lambda i: family_game(
+      attrs["family"], int(attrs["seed"]), i, tuple(attrs["num_actions"]),
+      attrs.get("family_options") or None))(jnp.arange(count))
+  return predicted_rates(games, np.asarray(result.tau),
+                         np.asarray(result.step_size), **qre_options)
