@@ -177,8 +177,9 @@ def test_soft_qre_is_each_agents_soft_best_response(x64):
     r_i, p_i = ref.induced_mdp(R, P, probs, i)
     _, star = ref.optimal(r_i, p_i, gamma, tau)
     np.testing.assert_allclose(probs[i], star, atol=1e-9)
-    np.testing.assert_allclose(np.exp(game.best_response(logp, tau)[i]), star,
-                               atol=1e-9)
+    br, resid = game.best_response(logp, tau, return_residual=True)
+    np.testing.assert_allclose(np.exp(br[i]), star, atol=1e-9)
+    assert 0 <= float(resid) < 1e-12
   assert float(jaxnpg.qre_gap(game, logp, tau)) < 1e-14
   assert ref.gaps_per_agent(R, P, gamma, np.ones(EQ_STATES) / EQ_STATES,
                             probs, tau).max() < 1e-12
@@ -267,6 +268,9 @@ def test_bad_inputs_raise_clear_errors():
   with pytest.raises(ValueError, match="depend on tau"):
     jaxnpg.MarkovGame(rewards, trans, 0.9).payoffs(
         (jnp.zeros((3, 2)) - jnp.log(2.0),) * 2)
+  with pytest.raises(ValueError, match="max_iters"):
+    jaxnpg.MarkovGame(rewards, trans, 0.9).best_response(
+        (jnp.zeros((3, 2)) - jnp.log(2.0),) * 2, 0.1, max_iters=0)
   with pytest.raises(ValueError, match="num_states"):
     jaxnpg.random_markov_game(jax.random.key(0), 0, (2, 2), 0.9)
   with pytest.raises(ValueError, match="expected \\(3, 2\\)"):
