@@ -156,3 +156,16 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
     return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
   sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
   return "\n".join([line(headers), sep] + [line(r) for r in rows])
+
+
+def x64_context(dtype):
+  """``jax.enable_x64`` for a dtype name (``"float32"`` or ``"float64"``)."""
+  return jax.enable_x64(dtype == "float64")
+
+
+def in_context(fn, dtype):
+  """``fn`` called inside the x64 setting it was built (and compiled) under."""
+  def wrapped():
+    with x64_context(dtype):
+      return fn()
+  return wrapped

@@ -179,17 +179,6 @@ def make_jax(method, R, P, logp, tau, eta, iters):
   return lambda: jax.block_until_ready(f(games, logp))
 
 
-def x64_context(dtype):
-  return jax.enable_x64(dtype == "float64")
-
-
-def in_context(fn, dtype):
-  def wrapped():
-    with x64_context(dtype):
-      return fn()
-  return wrapped
-
-
 # ------------------------------------------------------------------ driver
 def make_problem(num_games):
   with jax.enable_x64(True):
@@ -214,7 +203,7 @@ def check_agreement(R, P, logp, tau, eta, methods, dtypes, games=4, iters=20):
       if m == "numpy-batched":
         out = make_numpy_batched(r, p, lp, tau, eta_bar, iters)()
       else:
-        with x64_context(dt):
+        with _common.x64_context(dt):
           res = jax.jit(jax.vmap(lambda g, l: jaxnpg.run(
               g, tau, eta, iters, init=l, record_every=iters).logp))(
                   jaxnpg.MarkovGame(jnp.asarray(r, dt), jnp.asarray(p, dt),
@@ -259,10 +248,10 @@ def main():
       g = args.games
       t = args.iters if m == "jaxnpg.run" else args.gap_iters
       for dt in args.dtypes:
-        with x64_context(dt):
+        with _common.x64_context(dt):
           fn = make_jax(m, jnp.asarray(R[:g], dt), jnp.asarray(P[:g], dt),
                         [jnp.asarray(x[:g], dt) for x in logp], tau, eta, t)
-        cases[(m, dt, g, t)] = in_context(fn, dt)
+        cases[(m, dt, g, t)] = _common.in_context(fn, dt)
   timings = _common.time_interleaved(cases, args.repeats)
 
   results = []

@@ -192,18 +192,6 @@ def make_jax(method, rewards, logp, tau, eta, iters):
   return lambda: jax.block_until_ready(f(games, logp))
 
 
-def x64_context(dtype):
-  return jax.enable_x64(dtype == "float64")
-
-
-def in_context(fn, dtype):
-  """``fn`` called inside the x64 setting it was built (and compiled) under."""
-  def wrapped():
-    with x64_context(dtype):
-      return fn()
-  return wrapped
-
-
 # ------------------------------------------------------------------ driver
 def make_problem(num_games):
   """Random (3, 4, 5) games and random initial policies, float64 NumPy."""
@@ -229,7 +217,7 @@ def check_agreement(rewards, logp, tau, eta, methods, dtypes, games=4, iters=50)
         out = make_numpy_batched(r.astype(dt), [x.astype(dt) for x in lp], tau,
                                  eta, iters)()
       else:
-        with x64_context(dt):
+        with _common.x64_context(dt):
           out = make_jax(m, jnp.asarray(r, dt), [jnp.asarray(x, dt) for x in lp],
                          tau, eta, iters)()
       d = max(float(np.max(np.abs(np.asarray(o, np.float64) - e)))
@@ -275,10 +263,10 @@ def main():
     else:
       g, t = args.games, args.iters
       for dt in args.dtypes:
-        with x64_context(dt):
+        with _common.x64_context(dt):
           fn = make_jax(m, jnp.asarray(rewards[:g], dt),
                         [jnp.asarray(x[:g], dt) for x in logp], tau, eta, t)
-        cases[(m, dt, g, t)] = in_context(fn, dt)
+        cases[(m, dt, g, t)] = _common.in_context(fn, dt)
   timings = _common.time_interleaved(cases, args.repeats)
 
   results = []
@@ -297,8 +285,8 @@ def main():
 
   scaling, scale_fns = [], {}
   for b in args.scaling:
-    with x64_context("float32"):
-      scale_fns[b] = in_context(
+    with _common.x64_context("float32"):
+      scale_fns[b] = _common.in_context(
           make_jax("jaxnpg.run", jnp.asarray(rewards[:b], "float32"),
                    [jnp.asarray(x[:b], "float32") for x in logp], tau, eta,
                    args.iters), "float32")
