@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg import _protocol
-from jaxnpg._validation import is_concrete
+from jaxnpg._validation import real_finite_array
 
 
 def dense_marginals(rewards, probs):
@@ -108,19 +108,7 @@ class NormalFormGame(_protocol.Game):
       raise ValueError(
           f"Every agent needs at least one action, got action sizes {actions} "
           f"(rewards shape {shape}).")
-    if is_concrete(rewards):
-      arr = np.asarray(rewards)
-      if arr.dtype.kind not in "biuf":
-        raise ValueError(
-            f"`rewards` must be real numbers, got dtype {arr.dtype}.")
-      if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(
-            f"`rewards` must be finite; found {arr[tuple(bad)]} at index "
-            f"{tuple(int(b) for b in bad)}.")
-      if arr.dtype.kind != "f":
-        rewards = jnp.asarray(arr, dtype=jnp.result_type(float))
-    self.rewards = jnp.asarray(rewards)
+    self.rewards = real_finite_array(rewards, "rewards")
     self.num_agents = n
     self.num_actions = actions
     self._batch_shape = batch

@@ -43,7 +43,7 @@ from jax import lax
 
 from jaxnpg import _gaps, _protocol
 from jaxnpg._games import NormalFormGame, dense_marginals
-from jaxnpg._validation import is_concrete, simplex_atol
+from jaxnpg._validation import is_concrete, real_finite_array, simplex_atol
 
 CONVENTIONS = ("soft", "logit")
 
@@ -211,18 +211,7 @@ class MarkovGame(_protocol.Game):
     r_shape = tuple(np.shape(rewards))
     t_shape = tuple(np.shape(transitions))
     batch, n, num_states, actions = _layout(r_shape, t_shape, num_agents)
-    if is_concrete(rewards):
-      arr = np.asarray(rewards)
-      if arr.dtype.kind not in "biuf":
-        raise ValueError(f"`rewards` must be real numbers, got dtype {arr.dtype}.")
-      if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(
-            f"`rewards` must be finite; found {arr[tuple(bad)]} at index "
-            f"{tuple(int(b) for b in bad)}.")
-    rewards = jnp.asarray(rewards)
-    if not jnp.issubdtype(rewards.dtype, jnp.floating):
-      rewards = rewards.astype(jnp.result_type(float))
+    rewards = real_finite_array(rewards, "rewards")
     dtype = rewards.dtype
     tol = simplex_atol(dtype)
     if is_concrete(transitions):

@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxnpg import _gaps, _stacking
 from jaxnpg import _protocol
-from jaxnpg._validation import is_concrete
+from jaxnpg._validation import is_concrete, real_finite_array
 
 # to_dense refuses to build tensors with more entries than this.
 MAX_DENSE_ENTRIES = 50_000_000
@@ -163,18 +163,7 @@ class PolymatrixGame(_protocol.Game):
           f"{arr.shape[0]} edges.")
     if shape[-1] < 1:
       raise ValueError(f"Every agent needs at least one action, got A = {shape[-1]}.")
-    if is_concrete(matrices):
-      m = np.asarray(matrices)
-      if m.dtype.kind not in "biuf":
-        raise ValueError(f"`matrices` must be real numbers, got dtype {m.dtype}.")
-      if not np.all(np.isfinite(m)):
-        bad = np.argwhere(~np.isfinite(m))[0]
-        raise ValueError(
-            f"`matrices` must be finite; found {m[tuple(bad)]} at index "
-            f"{tuple(int(b) for b in bad)}.")
-      if m.dtype.kind != "f":
-        matrices = jnp.asarray(m, dtype=jnp.result_type(float))
-    self.matrices = jnp.asarray(matrices)
+    self.matrices = real_finite_array(matrices, "matrices")
     self._edges = _Edges(arr)
     self.num_agents = n
     self.num_actions = (shape[-1],) * n

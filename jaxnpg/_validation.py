@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -26,6 +27,27 @@ def _values(x, name: str) -> np.ndarray | None:
   if arr.dtype.kind not in "biuf":
     raise ValueError(f"`{name}` must be real numbers, got dtype {arr.dtype}.")
   return arr
+
+
+def real_finite_array(x, name: str):
+  """``x`` as a JAX array after checking, if concrete, that it is real and finite.
+
+  Integer and boolean input becomes JAX's default float. Raises ``ValueError``
+  naming ``name`` and the first offending value and index.
+  """
+  if is_concrete(x):
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+      raise ValueError(f"`{name}` must be real numbers, got dtype {arr.dtype}.")
+    if not np.all(np.isfinite(arr)):
+      bad = np.argwhere(~np.isfinite(arr))[0]
+      raise ValueError(
+          f"`{name}` must be finite; found {arr[tuple(bad)]} at index "
+          f"{tuple(int(b) for b in bad)}.")
+  x = jnp.asarray(x)
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    x = x.astype(jnp.result_type(float))
+  return x
 
 
 def check_tau(tau, name: str = "tau") -> None:
