@@ -46,28 +46,45 @@ def dense_marginals(rewards, probs):
   return tuple(out)
 
 
-def _infer_layout(shape: tuple[int, ...], num_agents: int | None):
-  """Return ``(batch_shape, n, num_actions)`` or raise ``ValueError``."""
+def infer_layout(shape: tuple[int, ...], num_agents: int | None,
+                 inner: tuple[str, ...] = ()):
+  """Split a reward shape ``(*batch, n, *inner, A_1, ..., A_n)``.
+
+  Args:
+    shape: the rewards' shape.
+    num_agents: ``n``, needed only when there are batch axes.
+    inner: names of the axes between the agent axis and the actions (e.g.
+      ``("S",)`` for a Markov game's states).
+
+  Returns:
+    ``(batch_shape, n, inner_sizes, num_actions)``.
+
+  Raises:
+    ValueError: the shape does not fit, naming the expected layout.
+  """
+  k = len(inner)
+  form = ", ".join(("n",) + tuple(inner) + ("A_1", "...", "A_n"))
   if num_agents is None:
-    if len(shape) < 2:
+    if len(shape) < 2 + k:
       raise ValueError(
-          f"`rewards` must have shape (n, A_1, ..., A_n) with n >= 1, got {shape}.")
-    n = shape[0]
-    if len(shape) != n + 1:
+          f"`rewards` must have shape ({form}) with n >= 1, got {shape}.")
+    n, b = shape[0], 0
+    if len(shape) != n + 1 + k:
       raise ValueError(
           f"`rewards` has shape {shape}: its first axis says {n} agents, so it "
-          f"needs rank {n + 1} (n, A_1, ..., A_n), but it has rank {len(shape)}. "
+          f"needs rank {n + 1 + k} ({form}), but it has rank {len(shape)}. "
           "For a batch of games pass `num_agents=`.")
-    return (), n, tuple(shape[1:])
-  n = int(num_agents)
-  if n < 1:
-    raise ValueError(f"`num_agents` must be >= 1, got {num_agents}.")
-  b = len(shape) - n - 1
-  if b < 0 or shape[b] != n:
-    raise ValueError(
-        f"`rewards` has shape {shape}, which does not end in (n={n}, A_1, ..., "
-        f"A_{n}).")
-  return tuple(shape[:b]), n, tuple(shape[b + 1:])
+  else:
+    n = int(num_agents)
+    if n < 1:
+      raise ValueError(f"`num_agents` must be >= 1, got {num_agents}.")
+    b = len(shape) - n - 1 - k
+    if b < 0 or shape[b] != n:
+      raise ValueError(
+          f"`rewards` has shape {shape}, which does not end in "
+          f"({form.replace('n,', f'n={n},', 1)}).")
+  return (tuple(shape[:b]), n, tuple(shape[b + 1:b + 1 + k]),
+          tuple(shape[b + 1 + k:]))
 
 
 @jax.tree_util.register_pytree_node_class
@@ -103,7 +120,7 @@ class NormalFormGame(_protocol.Game):
         not finite real numbers.
     """
     shape = tuple(np.shape(rewards))
-    batch, n, actions = _infer_layout(shape, num_agents)
+    batch, n, _, actions = infer_layout(shape, num_agents)
     if any(a < 1 for a in actions):
       raise ValueError(
           f"Every agent needs at least one action, got action sizes {actions} "

@@ -42,7 +42,7 @@ import numpy as np
 from jax import lax
 
 from jaxnpg import _gaps, _protocol
-from jaxnpg._games import NormalFormGame, dense_marginals
+from jaxnpg._games import NormalFormGame, dense_marginals, infer_layout
 from jaxnpg._validation import is_concrete, real_finite_array, simplex_atol
 
 CONVENTIONS = ("soft", "logit")
@@ -66,30 +66,7 @@ UNROLL_SOLVE_STATES = 64
 
 def _layout(r_shape, t_shape, num_agents):
   """``(batch_shape, n, S, num_actions)`` from the two shapes, or ``ValueError``."""
-  if num_agents is None:
-    if len(r_shape) < 3:
-      raise ValueError(
-          "`rewards` must have shape (n, S, A_1, ..., A_n) with n >= 1, got "
-          f"{r_shape}.")
-    n = r_shape[0]
-    if len(r_shape) != n + 2:
-      raise ValueError(
-          f"`rewards` has shape {r_shape}: its first axis says {n} agents, so it "
-          f"needs rank {n + 2} (n, S, A_1, ..., A_n), but it has rank "
-          f"{len(r_shape)}. For a batch of games pass `num_agents=`.")
-    batch = ()
-  else:
-    n = int(num_agents)
-    if n < 1:
-      raise ValueError(f"`num_agents` must be >= 1, got {num_agents}.")
-    b = len(r_shape) - n - 2
-    if b < 0 or r_shape[b] != n:
-      raise ValueError(
-          f"`rewards` has shape {r_shape}, which does not end in (n={n}, S, A_1, "
-          f"..., A_{n}).")
-    batch = tuple(r_shape[:b])
-  num_states = r_shape[len(batch) + 1]
-  actions = tuple(r_shape[len(batch) + 2:])
+  batch, n, (num_states,), actions = infer_layout(r_shape, num_agents, ("S",))
   if num_states < 1 or any(a < 1 for a in actions):
     raise ValueError(
         f"Need at least one state and one action per agent, got {num_states} "
