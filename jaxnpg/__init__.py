@@ -14,11 +14,16 @@ from importlib import metadata as _metadata
 
 from jaxnpg._algorithms import (ALGORITHMS, NPG, OptimisticNPG, PolicyGradient,
                                 SampledNPG)
+from jaxnpg._attractors import (ATTRACTOR_NAMES, Attractor, AttractorResult,
+                                attractor, classify, count_distinct,
+                                detect_period)
+from jaxnpg._covariant import covariant_game
 from jaxnpg._families import families, make_game
 from jaxnpg._games import NormalFormGame, random_game
 from jaxnpg._generators import (AffineMap, bimatrix_game, cooperative_game,
                                 potential_game, rescale_rewards, zero_sum_game)
 from jaxnpg._interop import from_gambit, from_openspiel, to_gambit
+from jaxnpg._lyapunov import LyapunovResult, lyapunov_exponent
 from jaxnpg._markov import (MarkovGame, markov_game_from_stage_games,
                              random_markov_game)
 from jaxnpg._npg import (fixed_point_residual, kl_residual, marginal_rewards,
@@ -35,7 +40,8 @@ from jaxnpg._reproduce import reproduce
 from jaxnpg._solve import RunResult, SolveResult, run, solve
 from jaxnpg._step_sizes import paper_eta
 from jaxnpg._store import load_sweep
-from jaxnpg._sweep import STATUS_NAMES, SweepResult, family_game, sweep
+from jaxnpg._status import STATUS_NAMES, Status
+from jaxnpg._sweep import SweepResult, family_game, sweep
 from jaxnpg._sweep import sweep_key
 from jaxnpg import theory
 from jaxnpg.theory import local_rate
@@ -51,6 +57,7 @@ __all__ = [
     "OptimisticNPG",
     "PolicyGradient",
     "STATUS_NAMES",
+    "Status",
     "SampledNPG",
     "Game",
     "NormalFormGame",
@@ -102,6 +109,18 @@ __all__ = [
     "MarkovGame",
     "markov_game_from_stage_games",
     "random_markov_game",
+    # Learning dynamics: covariant games, Lyapunov exponents, attractors
+    # (jaxnpg/_covariant.py, _lyapunov.py, _attractors.py)
+    "ATTRACTOR_NAMES",
+    "Attractor",
+    "AttractorResult",
+    "LyapunovResult",
+    "attractor",
+    "classify",
+    "count_distinct",
+    "covariant_game",
+    "detect_period",
+    "lyapunov_exponent",
     # Theory tools and the direct QRE solver (jaxnpg/theory.py, _qre.py)
     "theory",
 ]

@@ -33,7 +33,9 @@ import math
 import jax.numpy as jnp
 from jax import lax
 
+from jaxnpg import _tolerance
 from jaxnpg._games import NormalFormGame
+from jaxnpg._npg import carry_coefficient
 
 # Largest ``n * prod(A_i)`` the kernel is generated for: the marginals are written
 # out term by term, so the program grows with the tensor. Larger games take the
@@ -112,7 +114,7 @@ def _gaps(logp, probs, payoffs, tau):
   qre, ne = [], []
   for lp, p, q in zip(logp, probs, payoffs):
     A = q.shape[0]
-    live = p > 0
+    live = ~jnp.isneginf(lp)   # NaN policies keep their terms: NaN, never 0
     mean_q = _sum([jnp.where(live[a], p[a] * q[a], 0.0) for a in range(A)])
     ne_i = jnp.maximum(_max([q[a] for a in range(A)]) - mean_q, 0.0)
     x = q / safe
@@ -136,11 +138,13 @@ def run(rewards, logp, tau, eta, one, *, num_iters: int, record_every: int):
     num_iters, record_every: as in :func:`jaxnpg.run` (static).
 
   Returns:
-    ``(qre, ne)``, each ``(T, P, G)``: the gaps of the iterates
+    ``(qre, ne, q_size)``: the gaps, each ``(T, P, G)``, of the iterates
     ``0, r, 2r, ..., num_iters`` (``T = num_iters // r + 1`` plus one when ``r``
-    does not divide ``num_iters``, exactly the records of ``jaxnpg.run``).
+    does not divide ``num_iters``, exactly the records of ``jaxnpg.run``), and the
+    final iterate's ``max |rbar|`` (``(P, G)``), from which the tolerance and
+    rounding floor follow (:mod:`jaxnpg._tolerance`).
   """
-  coef = 1 - eta * tau
+  coef = carry_coefficient(eta, tau)
   probs = tuple(jnp.exp(lp) for lp in logp)
 
   def plain(state, _):
@@ -172,7 +176,13 @@ def run(rewards, logp, tau, eta, one, *, num_iters: int, record_every: int):
   q = tuple(x / one for x in marginals(rewards, p))
   qre_last, ne_last = _gaps(lp, p, q, tau)
   return (jnp.concatenate([qre, qre_last[None]]),
-          jnp.concatenate([ne, ne_last[None]]))
+          jnp.concatenate([ne, ne_last[None]]), _max_abs(q))
+
+
+def _max_abs(arrays):
+  """``max |x|`` over the finite entries of every agent's array, batch kept."""
+  return _max([jnp.where(jnp.isfinite(x[a]), jnp.abs(x[a]), 0.0)
+               for x in arrays for a in range(x.shape[0])])
 
 
 def to_batch_last(game: NormalFormGame, logp):
@@ -186,16 +196,19 @@ def to_batch_last(game: NormalFormGame, logp):
   return rewards, tuple(jnp.moveaxis(lp, (0, 1), (-1, -2)) for lp in logp)
 
 
-def run_cells(game, logp, tau, eta, *, num_iters: int, record_every: int):
+def run_cells(game, logp, tau, eta, tol=None, *, num_iters: int,
+              record_every: int):
   """Records of every (game, pair) cell, in the layout of the generic path.
 
   Args:
     game: a ``NormalFormGame`` with batch shape ``(G,)``.
     logp: tuple of ``(G, A_i)`` initial policies (one per game, shared by pairs).
     tau, eta: ``(P,)`` arrays (``eta`` unscaled; dense games have scale 1).
+    tol: the QRE-gap tolerance, or None for the default rule.
 
   Returns:
-    ``(qre, ne)``, each ``(G, P, T)``.
+    ``(qre, ne, tol, floor)``: gaps ``(G, P, T)``, and each cell's tolerance and
+    rounding floor ``(G, P)``, as :func:`jaxnpg.run` computes them.
   """
   dtype = game.dtype
   P = tau.shape[0]
@@ -204,7 +217,14 @@ def run_cells(game, logp, tau, eta, *, num_iters: int, record_every: int):
   rewards, logp = to_batch_last(game, logp)
   # The runtime one: computed from an input so XLA cannot fold it away.
   one = jnp.where(jnp.isnan(tau[0]), 0.0, 1.0).astype(dtype)
-  qre, ne = run(rewards, tuple(lp.astype(dtype) for lp in logp),
-                tau.astype(dtype)[:, None], eta.astype(dtype)[:, None], one,
-                num_iters=num_iters, record_every=record_every)
-  return jnp.transpose(qre, (2, 1, 0)), jnp.transpose(ne, (2, 1, 0))
+  tau_b, eta_b = tau.astype(dtype)[:, None], eta.astype(dtype)[:, None]
+  qre, ne, q_size = run(rewards, tuple(lp.astype(dtype) for lp in logp),
+                                tau_b, eta_b, one, num_iters=num_iters,
+                                record_every=record_every)
+  log_a = _tolerance.log_max_actions(game.policy_shapes)
+  if tol is None:
+    tol = _tolerance.default_gap_tol(q_size, tau_b, log_a)
+  tol = jnp.broadcast_to(jnp.asarray(tol, dtype), q_size.shape)
+  floor = _tolerance.gap_floor(q_size, tau_b, eta_b, log_a, dtype).astype(dtype)
+  return (jnp.transpose(qre, (2, 1, 0)), jnp.transpose(ne, (2, 1, 0)), tol.T,
+          floor.T)

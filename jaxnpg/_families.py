@@ -17,14 +17,21 @@ class Family(NamedTuple):
 
   Attributes:
     name: the name users pass (``--family NAME``).
-    make: ``make(key, num_actions, **options) -> Game``, vmappable over ``key``.
+    make: ``make(key, num_actions, *, dtype=None, **options) -> Game``,
+      vmappable over ``key``.
     description: one line for help texts.
     options: names of the keyword options ``make`` accepts (e.g. ``("graph",)``).
+    default_actions: ``num_actions`` the command line uses when none are given
+      (None: ``(3, 4, 5)``, the paper's Fig. 1 sizes).
+    defaults: values of some options that ``make`` uses when they are not given
+      (the command line passes and prints them), e.g. ``{"graph": "ring"}``.
   """
   name: str
   make: Callable
   description: str
   options: tuple[str, ...] = ()
+  default_actions: tuple[int, ...] | None = None
+  defaults: dict | None = None
 
 
 FAMILIES: dict[str, Family] = {}
@@ -66,16 +73,26 @@ register_family(Family(
     "zero-sum polymatrix game on a graph (--graph ring|complete|random-regular[:D]|"
     "0-1,1-2,...), B_ij uniform on [-1, 1], B_ji = -B_ij^T (the paper's Fig. 2); "
     "equal action counts",
-    ("graph", "degree", "graph_seed", "low", "high")))
+    ("graph", "degree", "graph_seed", "low", "high"),
+    default_actions=(10,) * 5, defaults={"graph": "ring"}))
+
+# Covariant games (jaxnpg/_covariant.py).
+from jaxnpg import _covariant  # noqa: E402
+
+register_family(Family(
+    "covariant", _covariant.covariant_game,
+    "Gaussian payoffs, unit variance, pairwise correlation rho in [-1/(n-1), 1] "
+    "between agents (GAMUT; --correlation, default 0; Gamma = (n-1) rho)",
+    ("correlation",)))
 
 # Markov games (jaxnpg/_markov.py).
 from jaxnpg import _markov  # noqa: E402
 
 
 def _markov_family(key, num_actions, num_states=5, discount=0.9,
-                   convention="soft"):
+                   convention="soft", dtype=None):
   return _markov.random_markov_game(key, num_states, num_actions, discount,
-                                    convention=convention)
+                                    convention=convention, dtype=dtype)
 
 
 register_family(Family(
@@ -83,16 +100,19 @@ register_family(Family(
     "random Markov game: uniform [0, 1] rewards, Dirichlet(1) transitions, "
     "uniform start (the paper's Fig. 2c); defaults num_states=5, discount=0.9, "
     "convention=soft",
-    ("num_states", "discount", "convention")))
+    ("num_states", "discount", "convention"),
+    default_actions=(5, 5, 5), defaults={"num_states": 5, "discount": 0.9}))
 
 
-def make_game(family: str, key, num_actions, **options):
+def make_game(family: str, key, num_actions, *, dtype=None, **options):
   """Build one game of a named family.
 
   Args:
     family: a name in :data:`FAMILIES` (``jaxnpg.families()`` lists them).
     key: a ``jax.random`` key (vmap over keys for a batch).
     num_actions: ``(A_1, ..., A_n)``.
+    dtype: floating dtype the game is drawn in (default: JAX's default float).
+      Every family maker takes it.
     **options: family-specific options (see ``FAMILIES[name].options``).
 
   Raises:
@@ -107,7 +127,7 @@ def make_game(family: str, key, num_actions, **options):
     raise ValueError(
         f"Family {family!r} takes the options {list(spec.options)}, got "
         f"{unknown}.")
-  return spec.make(key, tuple(num_actions), **options)
+  return spec.make(key, tuple(num_actions), dtype=dtype, **options)
 
 
 def families() -> dict[str, str]:

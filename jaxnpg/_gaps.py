@@ -40,16 +40,31 @@ def log_soft_best_response(rbar, tau):
   return jnp.where(tau > 0, soft, hard)
 
 
-def _expect(logp, values):
-  """``<pi, values>`` over the last axis, with ``0 * (-inf) = 0``."""
-  p = jnp.exp(logp)
-  return jnp.sum(jnp.where(p > 0, p * values, 0.0), axis=-1)
+def expect(logp, values):
+  """``<pi, values>`` over the last axis, with ``0 * (-inf) = 0``.
+
+  Only exact zeros (``logp == -inf``) drop their term: a NaN probability or value
+  makes the expectation NaN (a blown-up policy never reads as a gap of 0).
+  """
+  return jnp.sum(jnp.where(jnp.isneginf(logp), 0.0, jnp.exp(logp) * values),
+                 axis=-1)
+
+
+def _poison(gap, logp_i, rbar_i):
+  """``gap``, or NaN where the policy or the payoffs are not finite.
+
+  A policy entry that is NaN or ``+inf``, or a payoff that is not finite, cannot
+  give a meaningful gap; zero probabilities (``-inf``) are fine.
+  """
+  bad = (jnp.any(jnp.isnan(logp_i) | jnp.isposinf(logp_i), axis=-1)
+         | jnp.any(~jnp.isfinite(rbar_i), axis=-1))
+  return jnp.where(bad, jnp.nan, gap)
 
 
 def ne_gap_from_payoffs(logp_i, rbar_i):
   """``max_a rbar_i(a) - <pi_i, rbar_i>`` over the last axis (>= 0)."""
-  gap = jnp.max(rbar_i, axis=-1) - _expect(logp_i, rbar_i)
-  return jnp.maximum(gap, 0.0)
+  gap = jnp.max(rbar_i, axis=-1) - expect(logp_i, rbar_i)
+  return _poison(jnp.maximum(gap, 0.0), logp_i, rbar_i)
 
 
 def kl_to_soft_best_response(logp_i, rbar_i, tau):
@@ -60,8 +75,8 @@ def kl_to_soft_best_response(logp_i, rbar_i, tau):
   """
   tau = jnp.asarray(tau, rbar_i.dtype)
   log_star = jax.nn.log_softmax(rbar_i / safe_tau(tau), axis=-1)
-  kl = _expect(logp_i, logp_i - log_star)
-  soft = jnp.maximum(tau * kl, 0.0)
+  kl = expect(logp_i, logp_i - log_star)
+  soft = _poison(jnp.maximum(tau * kl, 0.0), logp_i, rbar_i)
   return jnp.where(tau > 0, soft, ne_gap_from_payoffs(logp_i, rbar_i))
 
 

@@ -12,6 +12,7 @@ its strategy ``s_k + 1`` (Gambit numbers from 1; jaxnpg from 0).
 
 from __future__ import annotations
 
+import math
 import os
 
 import jax.numpy as jnp
@@ -50,7 +51,56 @@ def _to_game(tables, dtype, source: str) -> NormalFormGame:
         f"{source} gave payoff tables of shape {rewards.shape}, not (n, A_1, ..., "
         "A_n).")
   dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+  if not np.isfinite(rewards).all():
+    raise ValueError(f"{source} has payoffs that are not finite numbers.")
+  biggest = float(np.max(np.abs(rewards))) if rewards.size else 0.0
+  if biggest > float(jnp.finfo(dtype).max):
+    raise ValueError(
+        f"{source} has payoffs beyond the range of {dtype} (largest |payoff| "
+        f"{biggest:.3g}); use float64 or rescale the payoffs.")
   return NormalFormGame(jnp.asarray(rewards, dtype=dtype))
+
+
+def _payoff_tables(game, source: str) -> np.ndarray:
+  """Every player's payoff table as float64, ``(n, A_1, ..., A_n)``.
+
+  A payoff beyond the float range (e.g. ``1e400`` in a ``.nfg`` file, an exact
+  number in Gambit) is a ``ValueError`` naming the file, player and profile.
+  """
+  try:
+    tables = np.stack([np.asarray(t, dtype=np.float64)
+                       for t in game.to_arrays(dtype=float)])
+  except OverflowError:
+    tables = None
+  if tables is not None and np.isfinite(tables).all():
+    return tables
+  for i, table in enumerate(game.to_arrays()):   # exact payoffs: name the first bad one
+    table = np.asarray(table, dtype=object)
+    for index in np.ndindex(table.shape):
+      try:
+        ok = math.isfinite(float(table[index]))
+      except (OverflowError, ValueError, TypeError):
+        ok = False
+      if not ok:
+        profile = ",".join(str(s + 1) for s in index)
+        raise ValueError(
+            f"{source}: the payoff of player {i + 1} at strategy profile "
+            f"({profile}) is {_magnitude(table[index])}, not a finite float; "
+            "payoffs must be finite numbers below about 1.8e308.")
+  raise ValueError(f"{source} has payoffs that are not finite floats.")
+
+
+def _magnitude(value) -> str:
+  """A short text for a huge exact number (``~1e400``), else ``str(value)``."""
+  text = str(value)
+  if len(text) <= 24:
+    return text
+  try:
+    num, den = abs(int(value.numerator)), int(value.denominator)
+    exponent = len(str(num)) - len(str(den))
+    return f"{'-' if value < 0 else ''}~1e{exponent}"
+  except (AttributeError, TypeError, ValueError):
+    return text[:21] + "..."
 
 
 def from_gambit(game_or_path, *, dtype=None) -> NormalFormGame:
@@ -75,8 +125,9 @@ def from_gambit(game_or_path, *, dtype=None) -> NormalFormGame:
     FileNotFoundError: no such file.
 
   Example:
-    >>> import pygambit, jaxnpg
-    >>> g = pygambit.Game.from_arrays([[3, 0], [5, 1]], [[3, 5], [0, 1]])
+    >>> import jax.numpy as jnp, jaxnpg
+    >>> pd = jnp.array([[[3., 0.], [5., 1.]], [[3., 5.], [0., 1.]]])
+    >>> g = jaxnpg.to_gambit(jaxnpg.NormalFormGame(pd))   # a pygambit game
     >>> jaxnpg.from_gambit(g).rewards[:, 1, 0].tolist()   # row 2, column 1
     [5.0, 0.0]
   """
@@ -98,8 +149,7 @@ def from_gambit(game_or_path, *, dtype=None) -> NormalFormGame:
     raise TypeError(
         "from_gambit takes a pygambit.Game or a path to a Gambit file, got "
         f"{type(game_or_path).__name__}.")
-  tables = [np.asarray(t, dtype=np.float64) for t in game.to_arrays(dtype=float)]
-  return _to_game(np.stack(tables), dtype, source)
+  return _to_game(_payoff_tables(game, source), dtype, source)
 
 
 def to_gambit(game, *, title: str = "jaxnpg game"):
@@ -124,8 +174,8 @@ def to_gambit(game, *, title: str = "jaxnpg game"):
     >>> import jax.numpy as jnp, jaxnpg
     >>> game = jaxnpg.NormalFormGame(jnp.array([[[1., 0.]], [[0., 1.]]]))
     >>> g = jaxnpg.to_gambit(game)
-    >>> [len(p.strategies) for p in g.players]
-    [1, 2]
+    >>> [t.shape for t in g.to_arrays(dtype=float)]   # 1 and 2 strategies
+    [(1, 2), (1, 2)]
   """
   gbt = _import_pygambit()
   if hasattr(game, "to_dense") and not isinstance(game, NormalFormGame):
@@ -138,7 +188,13 @@ def to_gambit(game, *, title: str = "jaxnpg game"):
     raise ValueError(
         f"to_gambit takes one game, got a batch of shape {game.batch_shape}.")
   rewards = np.asarray(game.rewards, dtype=np.float64)
-  return gbt.Game.from_arrays(*rewards, title=title)
+  return _strategic_game_class(gbt).from_arrays(*rewards, title=title)
+
+
+def _strategic_game_class(gbt):
+  """``pygambit.StrategicGame`` (pygambit >= 17), else ``pygambit.Game`` (16.x),
+  whichever carries ``from_arrays``."""
+  return getattr(gbt, "StrategicGame", gbt.Game)
 
 
 def from_openspiel(pyspiel_game, *, dtype=None) -> NormalFormGame:

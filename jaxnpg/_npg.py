@@ -54,17 +54,32 @@ def marginal_rewards(game, logp, tau=0.0):
   return game.payoffs_at(tuple(logp), tau)
 
 
+def carry_coefficient(eta, tau):
+  """``1 - eta*tau``, snapped to exactly 0 within rounding of ``eta*tau = 1``.
+
+  ``eta = 1/tau`` is the soft best response; in floating point ``eta * tau`` can
+  land one ulp below 1, leaving a tiny positive weight on the old policy that keeps
+  zero-probability actions at zero forever. Within ``4 eps`` of 0 the coefficient
+  is therefore exactly 0 (the difference is below the dtype's resolution anyway).
+  """
+  coef = 1 - eta * tau
+  eps = jnp.finfo(coef.dtype).eps
+  return jnp.where(jnp.abs(coef) <= 4 * eps, jnp.zeros_like(coef), coef)
+
+
 def npg_update(logp, payoffs, tau, eta):
   """The log-space update given the payoffs (no checks; ``eta`` already scaled).
 
   ``log pi_i' = (1 - eta*tau) log pi_i + eta * payoff_i - logsumexp(same)``.
   Zero-probability actions (``-inf``) stay at zero while ``eta*tau < 1``; at
-  ``eta*tau >= 1`` the old policy carries no weight (``pi^0 = 1``) and they re-enter.
+  ``eta*tau >= 1`` (within rounding, see :func:`carry_coefficient`) the old policy
+  carries no weight (``pi^0 = 1``) and they re-enter: ``eta = 1/tau`` is exactly
+  the soft best response from any start.
   """
   dtype = payoffs[0].dtype
   tau = jnp.asarray(tau, dtype)
   eta = jnp.asarray(eta, dtype)
-  coef = 1 - eta * tau
+  coef = carry_coefficient(eta, tau)
 
   def update(lp, q):
     lp = lp.astype(dtype)

@@ -14,8 +14,120 @@ def _pyplot():
   return plt
 
 
+# Okabe & Ito's colour-blind-safe palette, with its orange and sky blue darkened
+# so that every line has a WCAG contrast ratio >= 3 against the white background
+# (their yellow is left out: it is invisible on white).
+PALETTE = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#A66F00",
+           "#3A8FC9")
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _color(i):
+  return PALETTE[i % len(PALETTE)]
+
+
+def _linestyle(i):
+  """Solid for the first ``len(PALETTE)`` lines, then other styles (colours repeat)."""
+  return _LINESTYLES[(i // len(PALETTE)) % len(_LINESTYLES)]
+
+
+def contrast_ratio(color, background="white") -> float:
+  """WCAG 2 contrast ratio of two colours (1 to 21; >= 3 reads for lines).
+
+  Example:
+    >>> round(contrast_ratio("black"), 1)
+    21.0
+  """
+  from matplotlib.colors import to_rgb
+
+  def lum(c):
+    rgb = np.asarray(to_rgb(c))
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(lin @ np.array([0.2126, 0.7152, 0.0722]))
+
+  hi, lo = sorted((lum(color), lum(background)), reverse=True)
+  return (hi + 0.05) / (lo + 0.05)
+
+
+def display_floor(dtype=np.float64) -> float:
+  """Smallest gap drawn on a log axis: a decade below the dtype's epsilon.
+
+  Gaps at or below it (rounding noise, exact zeros) are drawn at this value, so a
+  curve that reaches 0 stays visible instead of vanishing from the log axis.
+
+  Example:
+    >>> display_floor(np.float64), display_floor(np.float32)
+    (1e-17, 1e-08)
+  """
+  eps = float(np.finfo(np.dtype(dtype)).eps)
+  return float(10.0 ** (np.floor(np.log10(eps)) - 1))
+
+
+def _clip_to_floor(values, floor):
+  """``(clipped, any_clipped)``: finite values below ``floor`` raised to it (NaN stays)."""
+  v = np.asarray(values, dtype=float)
+  low = np.isfinite(v) & (v < floor)
+  return np.where(low, floor, v), bool(np.any(low))
+
+
+def _floor_note(floor, dtype):
+  return (f"values below {floor:.0e} (exact 0 included) drawn at {floor:.0e}, "
+          f"dotted line ({np.dtype(dtype).name} rounding floor)")
+
+
+def _draw_floor(ax, floor):
+  ax.axhline(floor, color="0.45", ls=":", lw=1.0, zorder=0)
+
+
+def _wrap(text, width):
+  """Wrap each paragraph of ``text`` at spaces to ``width`` characters."""
+  import textwrap
+  lines = []
+  for para in text.split("\n"):
+    lines.extend(textwrap.wrap(para, width, break_long_words=True,
+                               break_on_hyphens=False) or [""])
+  return "\n".join(lines)
+
+
+def _footer(fig, text, *, fontsize=6.5):
+  """Write ``text`` under the axes, wrapped so that it fits inside the figure.
+
+  The layout engine's rectangle is raised above the footer's height. Returns the
+  ``Text`` artist.
+  """
+  renderer = fig.canvas.get_renderer()
+  width_px = fig.bbox.width
+  # A first guess from the average glyph width (about half the font size).
+  chars = max(30, int(fig.get_figwidth() * 72 / (0.52 * fontsize)))
+  while True:
+    artist = fig.text(0.01, 0.006, _wrap(text, chars), fontsize=fontsize,
+                      color="0.25", va="bottom", ha="left")
+    ext = artist.get_window_extent(renderer)
+    if ext.x1 <= width_px - 0.01 * width_px or chars <= 30:
+      break
+    artist.remove()
+    chars = int(chars * 0.92)
+  height = (ext.height + 0.012 * fig.bbox.height) / fig.bbox.height
+  engine = fig.get_layout_engine()
+  if engine is not None:
+    engine.set(rect=(0, height, 1, 1 - height))
+  return artist
+
+
+def _close(fig):
+  import matplotlib.pyplot as plt
+  plt.close(fig)
+
+
+def _save(fig, path):
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=130)
+  _close(fig)
+  return path
+
+
 def plot_gap_curves(iterations, curves, path, *, ylabel="QRE-gap", title=None,
-                    log=True, caption=None):
+                    log=True, caption=None, dtype=None):
   """Gap against iteration, one line per labelled curve, written as a PNG.
 
   Args:
@@ -23,37 +135,47 @@ def plot_gap_curves(iterations, curves, path, *, ylabel="QRE-gap", title=None,
     curves: mapping ``label -> (T,)`` values (e.g. ``"tau=0.1" -> qre_gap``).
     path: output ``.png`` path (folders are created).
     ylabel, title: axis label and title.
-    log: log-scale y axis (values <= 0 are not drawn).
-    caption: small text under the axes (e.g. the settings).
+    log: log-scale y axis. Values below :func:`display_floor` of ``dtype``
+      (exact zeros included) are drawn at that floor (a dotted line), and the
+      footer says so; NaN is not drawn.
+    caption: small text under the axes (e.g. the settings), wrapped to fit.
+    dtype: the dtype the gaps were computed in (default: that of the curves;
+      float64 for Python lists).
 
   Returns:
     ``path``.
   """
   plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
-  cmap = plt.get_cmap("viridis")
+  fig, ax = plt.subplots(figsize=(7.6, 4.6), layout="constrained")
   k = np.asarray(iterations)
+  if dtype is None:
+    kinds = [np.asarray(v).dtype for v in curves.values()]
+    floats = [d for d in kinds if np.issubdtype(d, np.floating)]
+    dtype = min(floats, key=lambda d: d.itemsize) if floats else np.float64
+  floor = display_floor(dtype)
+  clipped = False
   for idx, (label, values) in enumerate(curves.items()):
     v = np.asarray(values, dtype=float)
     if log:
-      v = np.where(v > 0, v, np.nan)
-    color = cmap(idx / max(len(curves) - 1, 1))
-    ax.plot(k, v, label=label, color=color, lw=1.6)
+      v, low = _clip_to_floor(v, floor)
+      clipped |= low
+    ax.plot(k, v, label=label, color=_color(idx), ls=_linestyle(idx), lw=1.6)
   if log:
     ax.set_yscale("log")
+    if clipped:
+      _draw_floor(ax, floor)
   ax.set_xlabel("iteration")
   ax.set_ylabel(ylabel)
   if title:
     ax.set_title(title)
   ax.grid(True, which="major", alpha=0.3)
-  ax.legend(fontsize="small", ncol=2 if len(curves) > 6 else 1)
-  if caption:
-    fig.text(0.01, 0.005, caption, fontsize=6.5, color="0.3", va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=130)
-  plt.close(fig)
-  return path
+  # Outside the axes: it never covers a curve's tail.
+  fig.legend(loc="outside right upper", fontsize="small")
+  note = _floor_note(floor, dtype) if log and clipped else None
+  text = "; ".join(t for t in (caption, note) if t)
+  if text:
+    _footer(fig, text)
+  return _save(fig, path)
 
 
 # ------------------------------------------------------------------------------
@@ -62,6 +184,12 @@ def plot_gap_curves(iterations, curves, path, *, ylabel="QRE-gap", title=None,
 
 SWEEP_PLOTS = ("converged_fraction", "converged_heatmap", "linear_rate", "ne_gap",
                "qre_trajectories")
+# Panels that draw theory predictions: with ``predicted`` they are also written as
+# ``<name>_theory.png`` (the plain versions keep their names).
+THEORY_PLOTS = ("converged_fraction", "converged_heatmap", "linear_rate")
+
+_ALGORITHM_TITLES = {"npg": "Independent NPG", "sampled_npg": "Sampled NPG",
+                     "pg": "Independent PG", "optimistic_npg": "Optimistic NPG"}
 
 
 def theorem_rate(tau, eta, sum_actions):
@@ -82,12 +210,85 @@ def theorem_rate(tau, eta, sum_actions):
   return np.where(ok, 1 - eta * tau + 2 * eta * s, np.nan)
 
 
+def wilson_interval(successes, trials, z: float = 1.959963984540054):
+  """Wilson score interval ``(lo, hi)`` of a binomial proportion (95% by default).
+
+  Unlike the normal approximation it stays inside ``[0, 1]`` and is not empty at
+  a proportion of 0 or 1. ``trials = 0`` gives ``(0, 1)``.
+
+  Example:
+    >>> lo, hi = wilson_interval(8, 10)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (0.4902, 0.9433)
+  """
+  k = np.asarray(successes, dtype=float)
+  n = np.asarray(trials, dtype=float)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    p = np.where(n > 0, k / n, 0.5)
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    # The interval holds p exactly (rounding could leave it a hair outside).
+    lo = np.where(n > 0, np.clip(np.minimum(centre - half, p), 0, 1), 0.0)
+    hi = np.where(n > 0, np.clip(np.maximum(centre + half, p), 0, 1), 1.0)
+  return lo, hi
+
+
+def boundary_from_rates(predicted):
+  """Per game and eta, the smallest grid tau from which the QRE attracts NPG.
+
+  The grid reading of :func:`jaxnpg.theory.predicted_boundary` (``refine=0``),
+  taken from an existing ``PredictedRates`` (no new QRE solves): the first grid
+  ``tau`` from which every larger grid ``tau`` has ``rho < 1``; NaN where it does
+  not attract even at the largest ``tau``. A ``theory.Boundary`` is returned as
+  its ``tau``.
+
+  Returns:
+    ``(*G, E)`` float array.
+  """
+  if hasattr(predicted, "below_grid"):          # a theory.Boundary
+    return np.asarray(predicted.tau, dtype=float)
+  att = np.asarray(predicted.attracting, dtype=bool)             # (*G, T, E)
+  taus = np.asarray(predicted.taus, dtype=float)
+  tail_ok = np.flip(np.logical_and.accumulate(np.flip(att, -2), axis=-2), -2)
+  first = np.where(tail_ok.any(axis=-2), np.argmax(tail_ok, axis=-2), taus.size)
+  return np.append(taus, np.nan)[first]
+
+
+def _rates_of(predicted):
+  """The ``PredictedRates`` of ``predicted`` (itself, or a Boundary's ``rates``)."""
+  return predicted.rates if hasattr(predicted, "below_grid") else predicted
+
+
 def _quartiles(x, axis=0):
   """``(q25, median, q75)`` ignoring NaN, without All-NaN warnings."""
   import warnings
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     return tuple(np.nanpercentile(x, q, axis=axis) for q in (25, 50, 75))
+
+
+def _band(ax, x, lo, hi, color):
+  """An interquartile band: light fill with thin edges (overlaps stay readable)."""
+  ax.fill_between(x, lo, hi, color=color, alpha=0.07, lw=0)
+  for edge in (lo, hi):
+    ax.plot(x, edge, color=color, lw=0.7, alpha=0.7)
+
+
+def _band_handle():
+  from matplotlib.patches import Patch
+  return Patch(facecolor=(0.5, 0.5, 0.5, 0.15), edgecolor="0.3", lw=0.7,
+               label="band: interquartile range over games")
+
+
+def _legend(ax, extra=(), **kw):
+  handles, labels = ax.get_legend_handles_labels()
+  for h in extra:
+    handles.append(h)
+    labels.append(h.get_label())
+  kw.setdefault("fontsize", "small")
+  return ax.legend(handles, labels, **kw)
 
 
 def _tau_axis(ax, taus):
@@ -102,7 +303,42 @@ def _tau_axis(ax, taus):
 def _eta_labels(result):
   if result.eta_rule == "constant":
     return [f"eta={e:g}" for e in result.eta]
-  return [f"eta={m:g} x paper" for m in result.eta]
+  return [f"eta={m:g} x paper rule" for m in result.eta]
+
+
+def _eta_description(result):
+  """What the eta axis shows, in words (for footers)."""
+  values = ", ".join(f"{v:g}" for v in result.eta)
+  if result.eta_rule == "constant":
+    return f"constant eta in {{{values}}}"
+  if result.eta_rule == "paper":
+    return (f"eta = m x paper rule 1/(2(tau + 2 sum A_i)), m in {{{values}}}")
+  return f"eta rule {result.eta_rule}, eta axis {{{values}}}"
+
+
+def algorithm_title(name="npg", num_samples=None) -> str:
+  """The title words for an algorithm name (``SweepResult.attrs["algorithm"]``).
+
+  Example:
+    >>> algorithm_title("sampled_npg", 32)
+    'Sampled NPG (32 samples)'
+  """
+  name = name or "npg"
+  title = _ALGORITHM_TITLES.get(name, name)
+  return f"{title} ({num_samples} samples)" if num_samples else title
+
+
+def _algorithm_title(result):
+  a = result.attrs
+  return algorithm_title(a.get("algorithm"),
+                         (a.get("algorithm_options") or {}).get("num_samples"))
+
+
+def _result_dtype(result):
+  try:
+    return np.dtype(result.attrs.get("dtype") or result.qre_gap.dtype)
+  except TypeError:
+    return np.dtype(np.float64)
 
 
 def _sweep_caption(result):
@@ -115,134 +351,266 @@ def _sweep_caption(result):
     what = f"{a['algorithm']} on {what}"
   if getattr(result, "seed", None) is not None:
     what = f"{what}, {result.seed.size} seeds"
+  if "num_iters" not in a:
+    return f"{what}, {result.shape[0]} games, {_eta_description(result)}"
   return (f"{what}, {result.shape[0]} games, {a.get('num_iters')} iterations, "
-          f"tol {a.get('tol'):g}, eta rule {result.eta_rule}, init "
+          f"{tol_description(result)}, {_eta_description(result)}, init "
           f"{a.get('init')}, {a.get('dtype')}, jaxnpg {a.get('jaxnpg')}")
 
 
-def _finish(fig, path, caption):
-  if caption:
-    fig.text(0.01, 0.005, caption, fontsize=6.5, color="0.3", va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=130)
-  import matplotlib.pyplot as plt
-  plt.close(fig)
-  return path
+def tol_description(result) -> str:
+  """``"tol 1e-10"``, or the default rule when the sweep used it."""
+  tol = result.attrs.get("tol")
+  return ("tol 1e-6 (max|rbar| + tau log A)" if tol is None
+          else f"tol {tol:g}")
+
+
+def _new_figure(figsize=(7.2, 4.6), **kw):
+  plt = _pyplot()
+  return plt.subplots(figsize=figsize, layout="constrained", **kw)
+
+
+def _finish(fig, path, caption, notes=()):
+  text = "; ".join(t for t in (caption, *notes) if t)
+  if text:
+    _footer(fig, text)
+  return _save(fig, path)
 
 
 def plot_converged_fraction(result, path, *, caption=None, predicted=None):
   """Fraction of games whose QRE-gap reached ``tol``, against tau, one line per eta.
 
-  With ``predicted`` (a ``jaxnpg.theory.PredictedRates`` for the sweep's games), the
-  fraction of games whose principal-branch QRE attracts the iteration is drawn
-  dotted beside it: the predicted boundary.
+  Error bars: the Wilson 95% interval of the fraction over the games (over
+  games x seeds, counted as independent, when the sweep has seeds). Where cells
+  ended at the rounding floor (``Status.AT_FLOOR``) their fraction is drawn
+  dashed. With ``predicted`` (a ``jaxnpg.theory.PredictedRates`` or ``Boundary``
+  for the sweep's games), the fraction of games whose principal-branch QRE
+  attracts the iteration is drawn dotted beside it: the predicted boundary.
   """
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
-  frac = result.converged_fraction()
-  cmap = plt.get_cmap("viridis")
+  from jaxnpg._status import Status
+  fig, ax = _new_figure()
+  status = result.merge_seeds().status                      # (G', T, E)
+  n = status.shape[0]
+  counts = np.sum(status == Status.CONVERGED, axis=0)
+  at_floor = np.sum(status == Status.AT_FLOOR, axis=0)
+  frac = counts / n
+  lo, hi = wilson_interval(counts, n)
   labels = _eta_labels(result)
-  spread = (result.summary()["converged_fraction_std"]
-            if getattr(result, "seed", None) is not None else None)
-  for e in range(frac.shape[1]):
-    ax.plot(result.tau, frac[:, e], marker="o", ms=3, lw=1.5, label=labels[e],
-            color=cmap(e / max(frac.shape[1] - 1, 1)))
-    if spread is not None:   # +- one standard deviation over seeds
-      ax.fill_between(result.tau, frac[:, e] - spread[:, e],
-                      frac[:, e] + spread[:, e], alpha=0.2, lw=0,
-                      color=cmap(e / max(frac.shape[1] - 1, 1)))
-    if predicted is not None:
-      attract = np.asarray(predicted.attracting)[:, :, e].mean(axis=0)
-      ax.plot(result.tau, attract, ls=":", lw=1.5,
-              color=cmap(e / max(frac.shape[1] - 1, 1)),
-              label=f"{labels[e]}: QRE attracts (local rate < 1)")
+  rates = _rates_of(predicted) if predicted is not None else None
+  taus = np.asarray(result.tau, dtype=float)
+  n_eta = frac.shape[1]
+  for e in range(n_eta):
+    color = _color(e)
+    # Dodge the error bars of different etas sideways (on the log axis).
+    x = (taus * np.exp(0.03 * (e - (n_eta - 1) / 2)) if np.all(taus > 0)
+         else taus)
+    ax.errorbar(x, frac[:, e], yerr=[frac[:, e] - lo[:, e],
+                                     hi[:, e] - frac[:, e]],
+                marker="o", ms=3.5, lw=1.5, capsize=2.5, elinewidth=0.9,
+                color=color, label=f"{labels[e]} (Wilson 95% interval)")
+    if np.any(at_floor[:, e]):
+      ax.plot(result.tau, at_floor[:, e] / n, ls="--", marker="s", ms=3,
+              lw=1.1, color=color, mfc="white",
+              label=f"{labels[e]}: {Status.AT_FLOOR.label}")
+    if rates is not None:
+      attract = np.asarray(rates.attracting)[:, :, e].mean(axis=0)
+      ax.plot(result.tau, attract, ls=":", lw=1.8, color=color,
+              label=f"{labels[e]}: predicted, QRE attracts (local rate < 1)")
   _tau_axis(ax, result.tau)
   ax.set_ylim(-0.03, 1.03)
-  ax.set_ylabel(f"fraction of games with QRE-gap <= {result.attrs.get('tol'):g}")
-  ax.set_title("Independent NPG: converged fraction")
+  ax.set_ylabel("fraction of games with QRE-gap <= "
+                + tol_description(result).removeprefix("tol "))
+  ax.set_title(f"{_algorithm_title(result)}: converged fraction")
   ax.grid(True, alpha=0.3)
-  ax.legend(fontsize="small")
-  return _finish(fig, path, caption)
+  handles, labels_ = ax.get_legend_handles_labels()
+  order = sorted(range(len(labels_)), key=lambda i: ":" in labels_[i])
+  ax.legend([handles[i] for i in order], [labels_[i] for i in order],
+            fontsize="x-small", loc="best")
+  note = (f"error bars: Wilson 95% interval over {n} "
+          + ("games x seeds" if result.seed is not None else "games"))
+  if rates is not None:
+    note += f"; predictions on {np.asarray(rates.attracting).shape[0]} games"
+  return _finish(fig, path, caption, (note,))
 
 
-def plot_converged_heatmap(result, path, *, caption=None):
-  """The converged fraction as a tau x eta heatmap."""
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+def plot_converged_heatmap(result, path, *, caption=None, predicted=None):
+  """The converged fraction as a tau x eta heatmap.
+
+  With ``predicted`` (``jaxnpg.theory.PredictedRates`` or ``Boundary``) the
+  predicted boundary is drawn on it: per eta row, a white bar at the median over
+  games of the smallest tau from which the principal-branch QRE attracts NPG
+  (:func:`boundary_from_rates`), with a whisker over its interquartile range.
+  Cells to the right of the bar are predicted to converge.
+  """
+  from matplotlib import patheffects
+  fig, ax = _new_figure()
   frac = result.converged_fraction()
-  mesh = ax.pcolormesh(np.arange(frac.shape[0] + 1), np.arange(frac.shape[1] + 1),
-                       frac.T, vmin=0, vmax=1, cmap="viridis", shading="flat")
+  taus = np.asarray(result.tau, dtype=float)
+  n_tau, n_eta = frac.shape
+  mesh = ax.pcolormesh(np.arange(n_tau + 1), np.arange(n_eta + 1), frac.T,
+                       vmin=0, vmax=1, cmap="viridis", shading="flat")
   fig.colorbar(mesh, ax=ax, label="converged fraction")
-  step = max(1, frac.shape[0] // 8)
-  ticks = np.arange(0, frac.shape[0], step)
-  ax.set_xticks(ticks + 0.5, [f"{result.tau[i]:.3g}" for i in ticks],
+  if n_tau * n_eta <= 60:                         # the numbers, when they fit
+    for t in range(n_tau):
+      for e in range(n_eta):
+        ax.text(t + 0.5, e + 0.5, f"{frac[t, e]:.2f}", ha="center", va="center",
+                fontsize=6 if n_tau > 10 else 7,
+                color="white" if frac[t, e] < 0.6 else "black")
+  step = max(1, n_tau // 10)
+  ticks = np.arange(0, n_tau, step)
+  ax.set_xticks(ticks + 0.5, [f"{taus[i]:.3g}" for i in ticks],
                 rotation=45, fontsize="small")
-  ax.set_yticks(np.arange(frac.shape[1]) + 0.5,
-                [f"{v:.3g}" for v in result.eta], fontsize="small")
+  if result.eta_rule == "constant":
+    ax.set_yticks(np.arange(n_eta) + 0.5, [f"{v:.3g}" for v in result.eta],
+                  fontsize="small")
+    ax.set_ylabel("eta (constant step size)")
+  else:
+    ax.set_yticks(np.arange(n_eta) + 0.5, [f"{v:g}x" for v in result.eta],
+                  fontsize="small")
+    ax.set_ylabel("m: eta = m x paper rule")
   ax.set_xlabel("tau (entropy weight)")
-  ax.set_ylabel("eta" if result.eta_rule == "constant"
-                else "eta multiplier of the paper rule")
-  ax.set_title("Converged fraction over tau x eta")
-  return _finish(fig, path, caption)
+  ax.set_title(f"{_algorithm_title(result)}: converged fraction over tau x eta")
+  notes = []
+  if predicted is not None:
+    tau_b = boundary_from_rates(predicted)                   # (G, E)
+    # Cell k covers [k, k+1]; "attracts from taus[k]" is the left edge x = k.
+    if np.all(taus > 0):
+      pos = lambda v: np.interp(np.log(v), np.log(taus), np.arange(n_tau))
+    else:
+      pos = lambda v: np.interp(v, taus, np.arange(n_tau))
+    ax.set_xlim(-0.25, n_tau + 0.25)          # room for a bar on either edge
+    ax.set_ylim(0, n_eta)
+    outline = [patheffects.withStroke(linewidth=3.2, foreground="black")]
+    never = []
+    for e in range(n_eta):
+      col = tau_b[:, e]
+      if np.mean(np.isnan(col)) > 0.5:            # median: never attracts
+        never.append(e)
+        ax.text(n_tau - 0.1, e + 0.5, "no attraction on grid", ha="right",
+                va="center", fontsize=7, color="white",
+                path_effects=[patheffects.withStroke(linewidth=2,
+                                                     foreground="black")])
+        continue
+      # Quantiles of the bar positions (never attracting: the right edge).
+      xs = np.where(np.isnan(col), float(n_tau), pos(np.where(np.isnan(col), taus[-1], col)))
+      x = np.percentile(xs, (25, 50, 75))
+      ax.plot([x[0], x[2]], [e + 0.22, e + 0.22], color="white", lw=1.4,
+              path_effects=outline, zorder=3)
+      ax.plot([x[1], x[1]], [e + 0.06, e + 0.94], color="white", lw=2.6,
+              path_effects=outline, solid_capstyle="butt", zorder=4)
+    rates = _rates_of(predicted)
+    notes.append(
+        f"white bar per row: predicted boundary, the median over "
+        f"{np.asarray(rates.attracting).shape[0]} games of the smallest grid tau "
+        f"from which the principal-branch QRE attracts NPG (rho < 1), drawn at "
+        f"the left edge of that tau's cell (cells to its right are predicted to "
+        f"converge; on the left edge: at or below the smallest tau); whisker: "
+        f"interquartile range over games")
+    ax.set_title(f"{_algorithm_title(result)}: converged fraction over tau x "
+                 f"eta\nwith the predicted boundary (white bar)")
+  return _finish(fig, path, caption, notes)
 
 
 def plot_linear_rate(result, path, *, caption=None, predicted=None):
-  """Empirical linear rate against tau (median, interquartile band over games).
+  """Empirical linear rate against tau, drawn as ``1 - rate`` on a log axis.
 
-  Theorem 3.3's rate ``1 - eta*tau + 2*eta*sum A_i`` is drawn dashed where its
-  conditions hold. With ``predicted`` (``jaxnpg.theory.PredictedRates``), the median
-  predicted rate of the QRE-gap, ``rho(J)^2``, is drawn dotted.
+  Top: ``1 - rate`` of the QRE-gap per iteration (median and interquartile band
+  over games with a fitted rate); larger is faster, and rates 0.99 and 0.999 are
+  a decade apart. Theorem 3.3's ``1 - rate = eta*tau - 2*eta*sum A_i`` is drawn
+  dashed where its conditions hold; with ``predicted``
+  (``jaxnpg.theory.PredictedRates`` or ``Boundary``), ``1 - rho(J)^2`` (median) is
+  drawn dotted. Bottom: the share of games without a fitted rate (too few gap
+  records above the rounding floor, e.g. converged within a few records, or blew
+  up), and, when any, the share whose gap did not decay (rate >= 1).
   """
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
-  cmap = plt.get_cmap("viridis")
+  fig, (ax, low) = _new_figure(
+      figsize=(8.6, 5.6), nrows=2, sharex=True,
+      gridspec_kw={"height_ratios": (3.2, 1)})
   labels = _eta_labels(result)
   s = result.attrs.get("sum_actions") or sum(result.attrs.get("num_actions", ()))
   n_eta = result.shape[2]
+  rates_pred = _rates_of(predicted) if predicted is not None else None
+  drawn = False
   for e in range(n_eta):
-    color = cmap(e / max(n_eta - 1, 1))
-    lo, med, hi = _quartiles(result.linear_rate[:, :, e].astype(float))
-    ax.plot(result.tau, med, color=color, lw=1.6, label=f"{labels[e]} (median)")
-    ax.fill_between(result.tau, lo, hi, color=color, alpha=0.2, lw=0)
+    color = _color(e)
+    rate = result.linear_rate[:, :, e].astype(float)
+    q25, med, q75 = _quartiles(rate)
+    # 1 - rate reverses the order of the quartiles.
+    with np.errstate(invalid="ignore"):
+      pos = lambda v: np.where(1 - v > 0, 1 - v, np.nan)
+      ax.plot(result.tau, pos(med), color=color, lw=1.6, marker="o", ms=3,
+              label=f"{labels[e]} (median)")
+      _band(ax, result.tau, pos(q75), pos(q25), color)
+    drawn |= bool(np.any(np.isfinite(pos(med))))
     bound = theorem_rate(result.tau, result.step_size[:, e], s)
     if np.any(np.isfinite(bound)):
-      ax.plot(result.tau, bound, ls="--", color=color, lw=1.2,
+      ax.plot(result.tau, 1 - bound, ls="-.", color=color, lw=1.2,
               label=f"{labels[e]}: Theorem 3.3 bound")
-    if predicted is not None:
-      rho2 = np.asarray(predicted.rho, dtype=float)[:, :, e] ** 2
-      ax.plot(result.tau, np.nanmedian(np.where(rho2 < 1, rho2, np.nan), axis=0),
-              ls=":", color=color, lw=1.8,
-              label=f"{labels[e]}: predicted, local rate squared (median)")
-  _tau_axis(ax, result.tau)
-  ax.set_ylabel("linear rate of the QRE-gap per iteration")
-  ax.set_title("Empirical linear rate (band: interquartile range over games)")
-  ax.grid(True, alpha=0.3)
-  ax.legend(fontsize="x-small")
-  return _finish(fig, path, caption)
+    if rates_pred is not None:
+      rho2 = np.asarray(rates_pred.rho, dtype=float)[:, :, e] ** 2
+      with np.errstate(invalid="ignore"):
+        gap = np.where(rho2 < 1, 1 - rho2, np.nan)
+      _, pmed, _ = _quartiles(gap)
+      ax.plot(result.tau, pmed, ls=":", color=color, lw=1.8,
+              label=f"{labels[e]}: predicted, 1 - local rate^2 (median)")
+    missing = np.mean(np.isnan(rate), axis=0)
+    low.plot(result.tau, missing, color=color, marker="o", ms=3.5, lw=1.2,
+             label=f"{labels[e]}: no fitted rate")
+    with np.errstate(invalid="ignore"):
+      flat = np.mean(rate >= 1, axis=0)
+    if np.any(flat > 0):
+      low.plot(result.tau, flat, color=color, marker="x", ms=4, ls="--",
+               lw=1.0, label=f"{labels[e]}: rate >= 1 (no decay)")
+  ax.set_yscale("log")
+  if not drawn:
+    ax.text(0.5, 0.5, "no fitted rate below 1 in any cell", transform=ax.transAxes,
+            ha="center", va="center", color="0.3")
+  _tau_axis(low, result.tau)
+  ax.set_xlabel("")
+  ax.set_ylabel("1 - rate of the QRE-gap\nper iteration (log; up = faster)")
+  ax.set_title(f"{_algorithm_title(result)}: empirical linear rate")
+  ax.grid(True, which="major", alpha=0.3)
+  _legend(ax, (_band_handle(),), fontsize="x-small", loc="upper left",
+          bbox_to_anchor=(1.01, 1.0))
+  low.set_ylim(-0.05, 1.05)
+  low.set_ylabel("share of\ngames", fontsize="small")
+  low.grid(True, alpha=0.3)
+  low.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+  note = ("no fitted rate: fewer than 3 gap records above the rounding floor in "
+          "the fitted tail (converged too fast, or blew up)")
+  return _finish(fig, path, caption, (note,))
 
 
 def plot_ne_gap(result, path, *, caption=None):
-  """Final NE-gap against tau (median, interquartile band): how far from Nash."""
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
-  cmap = plt.get_cmap("viridis")
+  """Final NE-gap against tau (median, interquartile band): how far from Nash.
+
+  Gaps below :func:`display_floor` of the sweep's dtype (exact zeros included)
+  are drawn at that floor.
+  """
+  fig, ax = _new_figure()
   labels = _eta_labels(result)
-  n_eta = result.shape[2]
-  for e in range(n_eta):
-    color = cmap(e / max(n_eta - 1, 1))
-    vals = result.ne_gap[:, :, e].astype(float)
-    vals = np.where(vals > 0, vals, np.nan)
+  dtype = _result_dtype(result)
+  floor = display_floor(dtype)
+  clipped = False
+  for e in range(result.shape[2]):
+    color = _color(e)
+    vals, low = _clip_to_floor(result.ne_gap[:, :, e].astype(float), floor)
+    clipped |= low
     lo, med, hi = _quartiles(vals)
-    ax.plot(result.tau, med, color=color, lw=1.6, label=labels[e])
-    ax.fill_between(result.tau, lo, hi, color=color, alpha=0.2, lw=0)
+    ax.plot(result.tau, med, color=color, lw=1.6, marker="o", ms=3,
+            label=f"{labels[e]} (median)")
+    _band(ax, result.tau, lo, hi, color)
   _tau_axis(ax, result.tau)
   ax.set_yscale("log")
+  if clipped:
+    _draw_floor(ax, floor)
   ax.set_ylabel("final NE-gap")
-  ax.set_title("Distance of the final policy from Nash (NE-gap)")
+  ax.set_title(f"{_algorithm_title(result)}: distance of the final policy "
+               "from Nash")
   ax.grid(True, which="major", alpha=0.3)
-  ax.legend(fontsize="small")
-  return _finish(fig, path, caption)
+  _legend(ax, (_band_handle(),))
+  return _finish(fig, path, caption,
+                 (_floor_note(floor, dtype),) if clipped else ())
 
 
 def _pick_taus(taus, wanted, count=4):
@@ -270,26 +638,31 @@ def plot_sweep_trajectories(result, path, *, taus=None, eta_index=0,
     raise ValueError(
         "This sweep kept no trajectories; run it with trajectory_points > 0 "
         "(--trajectory N) to plot them.")
-  plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
-  cmap = plt.get_cmap("plasma")
+  fig, ax = _new_figure()
+  dtype = _result_dtype(result)
+  floor = display_floor(dtype)
+  clipped = False
   picks = _pick_taus(result.tau, taus)
   for k, t in enumerate(picks):
-    color = cmap(k / max(len(picks) - 1, 1) * 0.85)
-    traj = result.qre_gap_trajectory[:, t, eta_index, :].astype(float)
-    traj = np.where(traj > 0, traj, np.nan)
+    color = _color(k)
+    traj, low = _clip_to_floor(
+        result.qre_gap_trajectory[:, t, eta_index, :].astype(float), floor)
+    clipped |= low
     lo, med, hi = _quartiles(traj)
     ax.plot(result.iteration, med, color=color, lw=1.6,
-            label=f"tau={result.tau[t]:.3g}")
-    ax.fill_between(result.iteration, lo, hi, color=color, alpha=0.2, lw=0)
+            label=f"tau={result.tau[t]:.3g} (median)")
+    _band(ax, result.iteration, lo, hi, color)
   ax.set_yscale("log")
+  if clipped:
+    _draw_floor(ax, floor)
   ax.set_xlabel("iteration")
   ax.set_ylabel("QRE-gap")
-  ax.set_title(f"QRE-gap trajectories, {_eta_labels(result)[eta_index]} "
-               "(median, interquartile band)")
+  ax.set_title(f"{_algorithm_title(result)}: QRE-gap trajectories, "
+               f"{_eta_labels(result)[eta_index]}")
   ax.grid(True, which="major", alpha=0.3)
-  ax.legend(fontsize="small")
-  return _finish(fig, path, caption)
+  _legend(ax, (_band_handle(),))
+  return _finish(fig, path, caption,
+                 (_floor_note(floor, dtype),) if clipped else ())
 
 
 def plot_sweep(result, out_dir, *, taus=None, eta_index=0, predicted=None) -> dict:
@@ -300,27 +673,32 @@ def plot_sweep(result, out_dir, *, taus=None, eta_index=0, predicted=None) -> di
     out_dir: folder for the PNGs (created).
     taus: tau values for the trajectory panel (default: 4 spread over the axis).
     eta_index: the eta shown in the trajectory panel.
-    predicted: optional ``jaxnpg.theory.PredictedRates`` for the sweep's games
-      (``jaxnpg.theory.predict_for_sweep``): predicted rate and boundary are drawn
-      beside the observed ones.
+    predicted: optional ``jaxnpg.theory.PredictedRates`` (or ``Boundary``) for
+      the sweep's games (``jaxnpg.theory.predict_for_sweep``): the panels in
+      ``THEORY_PLOTS`` are then also written with the predicted rate and boundary
+      drawn beside the observed ones, as ``<name>_theory.png``; the plain
+      ``<name>.png`` are written as without it.
 
   Returns:
-    ``{name: path}`` for the written plots, names from ``SWEEP_PLOTS``; the
-    trajectory plot only when the sweep kept trajectories.
+    ``{name: path}`` for the written plots, names from ``SWEEP_PLOTS`` (the
+    trajectory plot only when the sweep kept trajectories) and, with
+    ``predicted``, ``<name>_theory`` for each of ``THEORY_PLOTS``.
   """
   caption = _sweep_caption(result)
   out = {}
   seeded, result = result, result.merge_seeds()  # quantiles pool the seeds
-  for name, fn in (("converged_fraction", plot_converged_fraction),
-                   ("converged_heatmap", plot_converged_heatmap),
-                   ("linear_rate", plot_linear_rate),
-                   ("ne_gap", plot_ne_gap)):
-    extra = ({"predicted": predicted}
-             if predicted is not None and name in ("converged_fraction",
-                                                   "linear_rate") else {})
-    out[name] = fn(seeded if name == "converged_fraction" else result,
-                   os.path.join(out_dir, f"{name}.png"), caption=caption,
-                   **extra)
+  panels = {"converged_fraction": (plot_converged_fraction, seeded),
+            "converged_heatmap": (plot_converged_heatmap, result),
+            "linear_rate": (plot_linear_rate, result),
+            "ne_gap": (plot_ne_gap, result)}
+  for name, (fn, res) in panels.items():
+    out[name] = fn(res, os.path.join(out_dir, f"{name}.png"), caption=caption)
+  if predicted is not None:
+    for name in THEORY_PLOTS:
+      fn, res = panels[name]
+      out[f"{name}_theory"] = fn(
+          res, os.path.join(out_dir, f"{name}_theory.png"), caption=caption,
+          predicted=predicted)
   if result.qre_gap_trajectory is not None:
     out["qre_trajectories"] = plot_sweep_trajectories(
         result, os.path.join(out_dir, "qre_trajectories.png"), taus=taus,

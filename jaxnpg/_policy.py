@@ -27,22 +27,27 @@ def uniform_policy(game):
       for shape in game.policy_shapes)
 
 
-def random_policy(key, game):
+def random_policy(key, game, *, draw_dtype=None):
   """Independent policies drawn uniformly from each simplex (Dirichlet(1, ..., 1)).
 
   Args:
     key: a ``jax.random`` key.
     game: any game; batch axes of the game are honoured.
+    draw_dtype: dtype the random exponentials are drawn in (default: the game's);
+      the log and normalization are done in the game's dtype. ``jaxnpg.sweep``
+      draws in float32 so that float32 and float64 sweeps start from the same
+      policies.
 
   Returns:
     Tuple of log-probabilities, ``logp[i].shape == batch_shape + policy_shapes[i]``.
   """
+  draw_dtype = game.dtype if draw_dtype is None else draw_dtype
   keys = jax.random.split(key, game.num_agents)
   out = []
   for k, shape in zip(keys, game.policy_shapes):
     # Uniform on the simplex = normalized i.i.d. exponentials; stay in log space.
-    e = jax.random.exponential(k, game.batch_shape + shape, dtype=game.dtype)
-    logits = jnp.log(e)
+    e = jax.random.exponential(k, game.batch_shape + shape, dtype=draw_dtype)
+    logits = jnp.log(e.astype(game.dtype))
     out.append(logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True))
   return tuple(out)
 

@@ -538,7 +538,9 @@ def network_zero_sum_game(key, graph, num_actions, *, num_agents: int | None = N
 
 
 def _network_family(key, num_actions, *, graph="ring", degree: int = 3,
-                    graph_seed: int = 0, low: float = -1.0, high: float = 1.0):
+                    graph_seed: int = 0, low: float = -1.0, high: float = 1.0,
+                    dtype=None):
   """Family maker: ``num_actions`` has one (equal) entry per agent."""
   return network_zero_sum_game(key, graph, tuple(num_actions), degree=degree,
-                               graph_seed=graph_seed, low=low, high=high)
+                               graph_seed=graph_seed, low=low, high=high,
+                               dtype=dtype)

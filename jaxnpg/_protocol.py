@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import abc
 
+import jax
+import jax.numpy as jnp
+
 from jaxnpg import _gaps
 
 
@@ -71,6 +74,18 @@ class Game(abc.ABC):
     """
     del tau
     return self.payoffs(logp)
+
+  def astype(self, dtype) -> "Game":
+    """The same game with its floating arrays cast to ``dtype`` (a pytree map).
+
+    Used to draw a family's games once (in float32) and run them in any dtype, so
+    float32 and float64 sweeps see the same games. Game types whose invariants
+    need more than a cast (stochastic rows, ...) override it.
+    """
+    dtype = jnp.dtype(dtype)
+    return jax.tree_util.tree_map(
+        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+        else x, self)
 
   def reward_range(self) -> tuple[float, float]:
     """``(min, max)`` over all agents' rewards (concrete games only)."""

@@ -15,9 +15,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxnpg import _gaps, _stacking
+from jaxnpg import _gaps, _stacking, _tolerance
 from jaxnpg._algorithms import NPG, get_algorithm
 from jaxnpg._policy import uniform_policy
+from jaxnpg._status import Status
+from jaxnpg._verdict import verdict
 from jaxnpg._validation import (check_eta, check_policy, check_positive_int,
                                 check_tau, is_concrete)
 
@@ -28,16 +30,26 @@ class RunResult(NamedTuple):
   Attributes:
     logp: final log-policy after ``num_iters`` steps, ``logp[i].shape == (A_i,)``.
     qre_gap: ``(T,)`` QRE-gap of the iterate ``pi^k`` for each ``k`` in
-      ``iterations``.
+      ``iterations``; NaN (never 0) where the policy or payoffs are not finite.
     ne_gap: ``(T,)`` NE-gap of the same iterates.
     iterations: ``(T,)`` int, the ``k`` of each record: ``0, r, 2r, ...`` and
       ``num_iters`` (``r = record_every``), so ``T = num_iters // r + 1`` when
       ``r`` divides ``num_iters``.
+    status: int8 scalar, the verdict of the run (a :class:`jaxnpg.Status` code,
+      exactly as a ``jaxnpg.sweep`` cell with these records would get it):
+      converged, not converged, blew up, stalled or at the rounding floor.
+    tol: scalar, the QRE-gap tolerance the status used (the given ``tol``, or the
+      default rule of :mod:`jaxnpg._tolerance` at the final iterate).
+    floor: scalar, the dtype's rounding floor of the QRE-gap at the final
+      iterate; when it exceeds ``tol`` the dtype cannot resolve ``tol`` here.
   """
   logp: tuple[Any, ...]
   qre_gap: jax.Array
   ne_gap: jax.Array
   iterations: jax.Array
+  status: jax.Array
+  tol: jax.Array
+  floor: jax.Array
 
 
 class SolveResult(NamedTuple):
@@ -46,10 +58,16 @@ class SolveResult(NamedTuple):
   Attributes:
     logp: the last iterate's log-policy.
     num_iters: int scalar, the NPG steps taken.
-    converged: bool scalar, the stopping measure fell to ``tol`` or below.
+    converged: bool scalar, the stopping measure is finite and ``<= tol``.
     measure: scalar, the stopping measure at the last iterate.
-    qre_gap: scalar, the QRE-gap at the last iterate.
+    qre_gap: scalar, the QRE-gap at the last iterate (NaN if it blew up).
     ne_gap: scalar, the NE-gap at the last iterate.
+    status: int8 scalar, a :class:`jaxnpg.Status` code: ``CONVERGED``,
+      ``NOT_CONVERGED`` (``max_iters`` reached above ``tol``), ``BLEW_UP`` (a
+      non-finite measure or gap) or ``AT_FLOOR`` (stopped at the dtype's rounding
+      floor, which lies above ``tol``).
+    tol: scalar, the tolerance used.
+    floor: scalar, the rounding floor of the measure at the last iterate.
   """
   logp: tuple[Any, ...]
   num_iters: jax.Array
@@ -57,9 +75,14 @@ class SolveResult(NamedTuple):
   measure: jax.Array
   qre_gap: jax.Array
   ne_gap: jax.Array
+  status: jax.Array
+  tol: jax.Array
+  floor: jax.Array
 
 
 MEASURES = ("residual", "qre_gap")
+# Fraction of a run's records fitted for the "stalled" test (as in jaxnpg.sweep).
+VERDICT_TAIL = 0.5
 
 
 def _prepare(game, tau, eta, init):
@@ -88,11 +111,13 @@ def _gap_pair(game, logp, payoffs, tau):
 
 
 def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
-        algorithm="npg", key=None) -> RunResult:
+        algorithm="npg", key=None, tol=None) -> RunResult:
   """Run ``num_iters`` NPG steps from ``init`` and record the gaps (lax.scan).
 
   Each step's marginal payoffs are computed once and serve both the recorded gaps
-  of ``pi^k`` and the update to ``pi^{k+1}``.
+  of ``pi^k`` and the update to ``pi^{k+1}``. The result carries the run's verdict
+  (``status``), decided exactly as for a ``jaxnpg.sweep`` cell: a run whose policy
+  or gaps become non-finite is ``BLEW_UP`` with NaN gaps, never a gap of 0.
 
   Args:
     game: one game (any game type).
@@ -105,6 +130,9 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
       ``"optimistic_npg"``, or an instance such as
       ``jaxnpg.SampledNPG(num_samples=16)`` (static; see ``jaxnpg.ALGORITHMS``).
     key: ``jax.random`` key for stochastic algorithms (``sampled_npg``).
+    tol: QRE-gap tolerance of the verdict, ``> 0`` (default: the rule of
+      ``jaxnpg.sweep``, ``1e-6 * (max|rbar| + tau log A)`` at the final iterate,
+      the same in every dtype).
 
   Returns:
     A :class:`RunResult`.
@@ -115,15 +143,16 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
     >>> res = jaxnpg.run(game, 1.0, 0.02, 500, record_every=100)
     >>> res.qre_gap.shape, res.iterations.tolist()
     ((6,), [0, 100, 200, 300, 400, 500])
-    >>> bool(res.qre_gap[-1] < res.qre_gap[0])
-    True
+    >>> bool(res.qre_gap[-1] < res.qre_gap[0]), jaxnpg.Status(int(res.status)).name
+    (True, 'CONVERGED')
   """
   num_iters = check_positive_int(num_iters, "num_iters", allow_zero=True)
   record_every = check_positive_int(record_every, "record_every")
   algorithm = get_algorithm(algorithm)
   logp = _prepare(game, tau, eta, init)
+  check_tol(tol)
   algorithm.init(game, logp, key)  # checks the algorithm's needs (key, game)
-  return _run(game, tau, eta, logp, key, num_iters=num_iters,
+  return _run(game, tau, eta, logp, key, tol, num_iters=num_iters,
               record_every=record_every, algorithm=algorithm)
 
 
@@ -132,9 +161,23 @@ def _payoffs_for(game, algorithm, state, tau):
           else None)
 
 
+def tol_and_floor(game, payoffs, tau, eta, tol=None):
+  """The QRE-gap tolerance (given or default) and rounding floor, given the payoffs.
+
+  ``eta`` is the scaled step size. See :mod:`jaxnpg._tolerance` for the rule.
+  """
+  dtype = game.dtype
+  q_size = _tolerance.payoff_size(_stacking.agent_groups(payoffs))
+  log_a = _tolerance.log_max_actions(game.policy_shapes)
+  if tol is None:
+    tol = _tolerance.default_gap_tol(q_size, tau, log_a)
+  floor = _tolerance.gap_floor(q_size, tau, eta, log_a, dtype)
+  return jnp.asarray(tol, dtype), floor.astype(dtype)
+
+
 @functools.partial(jax.jit,
                    static_argnames=("num_iters", "record_every", "algorithm"))
-def _run(game, tau, eta, logp, key=None, *, num_iters, record_every,
+def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
          algorithm=NPG()):
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
@@ -168,15 +211,26 @@ def _run(game, tau, eta, logp, key=None, *, num_iters, record_every,
     qre, ne = jnp.append(qre, q), jnp.append(ne, e)
     starts = jnp.append(starts, num_blocks * record_every)
   logp = algorithm.policy(state)
-  qre_last, ne_last = _gap_pair(game, logp, game.payoffs_at(logp, tau), tau)
+  payoffs = game.payoffs_at(logp, tau)
+  qre_last, ne_last = _gap_pair(game, logp, payoffs, tau)
   iterations = jnp.append(starts, num_iters)
-  return RunResult(logp=logp, qre_gap=jnp.append(qre, qre_last),
-                   ne_gap=jnp.append(ne, ne_last), iterations=iterations)
+  qre, ne = jnp.append(qre, qre_last), jnp.append(ne, ne_last)
+  tol, floor = tol_and_floor(game, payoffs, tau, eta, tol)
+  status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
+                   tail=VERDICT_TAIL, num_iters=num_iters).status
+  return RunResult(logp=logp, qre_gap=qre, ne_gap=ne, iterations=iterations,
+                   status=status, tol=tol, floor=floor)
 
 
-def default_tol(dtype) -> float:
-  """Default stopping tolerance on the fixed-point residual for a dtype."""
-  return 1e-5 if jnp.dtype(dtype).itemsize <= 4 else 1e-10
+def check_tol(tol) -> None:
+  """Raise ``ValueError`` unless ``tol`` is None or a finite scalar ``> 0``."""
+  if tol is None or not is_concrete(tol):
+    return
+  if jnp.ndim(tol) != 0:
+    raise ValueError(f"`tol` must be a scalar, got shape {jnp.shape(tol)}.")
+  value = float(tol)
+  if not (value > 0 and value < float("inf")):
+    raise ValueError(f"`tol` must be a finite number > 0, got {tol}.")
 
 
 def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
@@ -190,20 +244,21 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
   gap tolerance says little about the policy. ``measure="qre_gap"`` stops on the
   QRE-gap instead. At ``tau = 0`` the residual falls back to the NE-gap.
 
-  Under ``vmap`` every problem stops at its own iteration (finished ones are held
-  fixed while others continue). A run whose measure becomes NaN (a blow-up) stops with
-  ``converged=False``.
+  ``converged`` means exactly that the measure met ``tol``. The iteration also
+  stops when the measure reaches the dtype's rounding floor (below which it cannot
+  shrink; see ``floor``): if that floor lies above ``tol`` the result is
+  ``converged=False`` with ``status == Status.AT_FLOOR``, never a false
+  "converged". A run whose measure or gaps become non-finite stops with
+  ``status == Status.BLEW_UP``. Under ``vmap`` every problem stops at its own
+  iteration (finished ones are held fixed while others continue).
 
   Args:
     game: one game.
     tau: entropy weight, scalar ``>= 0``.
     eta: step size, scalar ``> 0``.
-    tol: stopping tolerance, ``> 0``. By default 1e-5 in float32 and 1e-10 in
-      float64, raised to the iteration's rounding floor where that is higher:
-      a step moves ``log pi`` by ``eta*tau`` times its distance to the fixed
-      point, so distances below ``eps * max|log pi| / (eta*tau)`` cannot shrink
-      further (about 3e-4 in float32 at ``eta*tau = 0.002``). The floor applies
-      to the default only; an explicit ``tol`` is used as given.
+    tol: stopping tolerance, ``> 0``. Default: on the residual 1e-5 in float32
+      and 1e-10 in float64; on the QRE-gap the rule of :func:`run`
+      (``1e-6 * (max|rbar| + tau log A)``).
     max_iters: most NPG steps to take (static).
     init: initial log-policy (default: uniform).
     measure: ``"residual"`` (default) or ``"qre_gap"`` (static).
@@ -216,50 +271,39 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
   Example:
     >>> import jax, jaxnpg
     >>> game = jaxnpg.random_game(jax.random.key(0), (3, 4, 5))
-    >>> sol = jaxnpg.solve(game, 1.0, 0.02, tol=1e-5, max_iters=5000)
+    >>> sol = jaxnpg.solve(game, 1.0, 0.02, tol=1e-3, max_iters=5000)
     >>> bool(sol.converged), bool(sol.qre_gap < 1e-6)
     (True, True)
+    >>> # float32 cannot resolve a residual of 1e-5 at eta * tau = 0.02:
+    >>> jaxnpg.Status(int(jaxnpg.solve(game, 1.0, 0.02, tol=1e-5).status)).name
+    'AT_FLOOR'
   """
   max_iters = check_positive_int(max_iters, "max_iters", allow_zero=True)
   if measure not in MEASURES:
     raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}.")
   algorithm = get_algorithm(algorithm)
   logp = _prepare(game, tau, eta, init)
+  check_tol(tol)
   algorithm.init(game, logp, key)
-  floor_aware = tol is None
-  if tol is None:
-    tol = default_tol(game.dtype)
-  elif is_concrete(tol) and not float(tol) > 0:
-    raise ValueError(f"`tol` must be > 0, got {tol}.")
   return _solve(game, tau, eta, tol, logp, key, max_iters=max_iters,
-                measure=measure, floor_aware=floor_aware, algorithm=algorithm)
-
-
-def _rounding_floor(logp, tau, eta):
-  """Smallest residual the iteration can resolve: ``8 eps max|log pi| / (eta tau)``."""
-  dtype = logp[0].dtype
-  big = jnp.max(jnp.stack([jnp.max(jnp.where(jnp.isfinite(lp), jnp.abs(lp), 0.0))
-                           for lp in _stacking.agent_groups(logp)]))
-  contraction = jnp.minimum(eta * tau, 1.0)
-  return jnp.where(contraction > 0,
-                   8 * jnp.finfo(dtype).eps * jnp.maximum(big, 1.0)
-                   / jnp.where(contraction > 0, contraction, 1.0), 0.0)
+                measure=measure, algorithm=algorithm)
 
 
 @functools.partial(
-    jax.jit,
-    static_argnames=("max_iters", "measure", "floor_aware", "algorithm"))
+    jax.jit, static_argnames=("max_iters", "measure", "algorithm"))
 def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
-           floor_aware=False, algorithm=NPG()):
+           algorithm=NPG()):
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
   eta = jnp.asarray(eta, dtype) * game.step_scale
-  tol = jnp.asarray(tol, dtype)
 
-  def tolerance(logp):
-    if floor_aware and measure == "residual":
-      return jnp.maximum(tol, _rounding_floor(logp, tau, eta))
-    return tol
+  def tol_floor(logp, payoffs):
+    if measure == "qre_gap":
+      return tol_and_floor(game, payoffs, tau, eta, tol)
+    t = _tolerance.default_residual_tol(dtype) if tol is None else tol
+    l_size = _tolerance.log_size(_stacking.agent_groups(logp))
+    return (jnp.asarray(t, dtype),
+            _tolerance.residual_floor(l_size, tau, eta, dtype).astype(dtype))
 
   def evaluate(logp, payoffs):
     if measure == "residual":
@@ -267,9 +311,11 @@ def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
     return jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
 
   def cond(carry):
-    k, state, _, m = carry
-    return ((k < max_iters) & (m > tolerance(algorithm.policy(state)))
-            & ~jnp.isnan(m))
+    k, state, payoffs, m = carry
+    t, floor = tol_floor(algorithm.policy(state), payoffs)
+    # An infinite residual is legitimate (zero probabilities against a positive
+    # soft best response); only NaN stops the loop.
+    return (k < max_iters) & (m > jnp.maximum(t, floor)) & ~jnp.isnan(m)
 
   def body(carry):
     k, state, payoffs, _ = carry
@@ -284,6 +330,13 @@ def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
   k, state, payoffs, m = _stacking.while_loop(cond, body, carry)
   logp = algorithm.policy(state)
   qre, ne = _gap_pair(game, logp, payoffs, tau)
-  return SolveResult(logp=logp, num_iters=k, converged=m <= tolerance(logp),
-                     measure=m,
-                     qre_gap=qre, ne_gap=ne)
+  t, floor = tol_floor(logp, payoffs)
+  finite = ~jnp.isnan(m) & jnp.isfinite(qre) & jnp.isfinite(ne)
+  converged = finite & (m <= t)
+  status = jnp.where(
+      ~finite, Status.BLEW_UP,
+      jnp.where(converged, Status.CONVERGED,
+                jnp.where(m <= floor, Status.AT_FLOOR, Status.NOT_CONVERGED)))
+  return SolveResult(logp=logp, num_iters=k, converged=converged, measure=m,
+                     qre_gap=qre, ne_gap=ne, status=status.astype(jnp.int8),
+                     tol=t, floor=floor)

@@ -48,17 +48,11 @@ from jaxnpg._families import FAMILIES, make_game
 from jaxnpg._policy import random_policy, uniform_policy
 from jaxnpg._progress import Progress
 from jaxnpg._protocol import Game
-from jaxnpg._rate import default_floor, linear_rate
-from jaxnpg._solve import _run
+from jaxnpg._solve import _run, check_tol
+from jaxnpg._status import STATUS_NAMES, Status
+from jaxnpg._verdict import verdict
 from jaxnpg._step_sizes import paper_eta
 from jaxnpg._validation import check_policy, check_positive_int
-
-# Status codes of a cell.
-CONVERGED = 0       # final QRE-gap <= tol
-NOT_CONVERGED = 1   # finite, still decreasing over the tail, above tol
-BLEW_UP = 2         # a recorded gap was NaN or infinite
-STALLED = 3         # above tol and the tail shows no clear progress (see sweep)
-STATUS_NAMES = ("converged", "not converged", "blew up", "stalled")
 
 INITS = ("random", "uniform")
 METHODS = ("auto", "dense", "generic")
@@ -92,7 +86,10 @@ class SweepResult:
     eta: ``(E,)`` the eta axis: step sizes when ``eta_rule == "constant"``,
       multipliers of the rule otherwise.
     eta_rule: ``"constant"`` or ``"paper"`` (``eta = m * paper_eta(tau, A)``).
-    step_size: ``(T, E)`` the step size each ``(tau, eta)`` cell used.
+    step_size: ``(T, E)`` the step size each ``(tau, eta)`` cell used. Under
+      the ``"paper"`` rule it is the *scaled* step ``eta * step_scale``: a Markov
+      game then runs ``eta = step_size * (1 - gamma)``, so that
+      ``eta_bar * tau = tau / (2 (tau + 2 sum A_i)) < 1/2`` as for static games.
     iteration: ``(K,)`` iterations of the kept trajectory records (empty if none).
     qre_gap: ``(G, T, E[, S])`` QRE-gap after ``num_iters`` steps.
     ne_gap: ``(G, T, E[, S])`` NE-gap after ``num_iters`` steps.
@@ -166,7 +163,7 @@ class SweepResult:
       per_seed: return the fraction of each seed, ``(T, E, S)`` (``S = 1``
         without a seed axis), instead of the mean over seeds, ``(T, E)``.
     """
-    frac = np.mean(self._per_seed(self.status) == CONVERGED, axis=0)
+    frac = np.mean(self._per_seed(self.status) == Status.CONVERGED, axis=0)
     return frac if per_seed else frac.mean(axis=-1)
 
   def summary(self) -> dict[str, np.ndarray]:
@@ -366,7 +363,9 @@ def family_game(family: str, seed: int, index, num_actions, options=None,
   """Game ``index`` of a family sweep and its initial policy, as the sweep makes them.
 
   The game's key is ``fold_in(fold_in(key(seed), index), 0)`` and the random
-  initial policy's ``fold_in(fold_in(key(seed), index), 1)``. Vmappable over
+  initial policy's ``fold_in(fold_in(key(seed), index), 1)``. Both are drawn in
+  float32 and then cast to JAX's default float, so a float32 and a float64 sweep
+  of a family run exactly the same games from the same starts. Vmappable over
   ``index``; call it with a Python int to rebuild one cell's game.
 
   Returns:
@@ -380,9 +379,11 @@ def family_game(family: str, seed: int, index, num_actions, options=None,
   """
   key = jax.random.fold_in(jax.random.key(seed), index)
   game = make_game(family, jax.random.fold_in(key, 0), tuple(num_actions),
-                   **(options or {}))
+                   dtype=jnp.float32, **(options or {}))
+  game = game.astype(jnp.result_type(float))
   if init == "random":
-    logp = random_policy(jax.random.fold_in(key, 1), game)
+    logp = random_policy(jax.random.fold_in(key, 1), game,
+                         draw_dtype=jnp.float32)
   elif init == "uniform":
     logp = uniform_policy(game)
   else:
@@ -428,49 +429,43 @@ def _game_digest(game, init) -> str:
 # The compiled chunk.
 
 
-def _summarize(qre, ne, iterations, *, tol, tail, num_iters, traj_idx):
-  """Per-cell record from one cell's recorded gaps (``(R,)`` each)."""
-  dtype = qre.dtype
-  finite = jnp.all(jnp.isfinite(qre)) & jnp.all(jnp.isfinite(ne))
-  hit = qre <= tol
-  first = jnp.argmax(hit)
-  iters_to_tol = jnp.where(jnp.any(hit), iterations[first], -1).astype(jnp.int32)
-  rate = linear_rate(qre, iterations, tail=tail)
-  scale = jnp.max(jnp.where(jnp.isfinite(qre), jnp.abs(qre), 0.0))
-  floor = default_floor(dtype) * jnp.maximum(scale, 1.0)
-  later, earlier = qre[1:], qre[:-1]
-  monotone = finite & jnp.all((later <= earlier) | (later <= floor))
-  converged = finite & (qre[-1] <= tol)
-  # Stalled: over the fitted tail (tail * num_iters iterations) the gap falls by
-  # less than a factor 2, or no rate can be fitted at all.
-  span = tail * num_iters
-  stalled = ~jnp.isfinite(rate) | (span * jnp.log(rate) > jnp.log(0.5))
-  status = jnp.where(~finite, BLEW_UP,
-                     jnp.where(converged, CONVERGED,
-                               jnp.where(stalled, STALLED, NOT_CONVERGED)))
-  out = {"qre_gap": qre[-1], "ne_gap": ne[-1], "iterations_to_tol": iters_to_tol,
-         "linear_rate": rate.astype(dtype), "monotone": monotone,
-         "status": status.astype(jnp.int8)}
+def _summarize(qre, ne, iterations, *, tol, floor, tail, num_iters, traj_idx):
+  """Per-cell record from one cell's recorded gaps (``(R,)`` each).
+
+  The verdict is :func:`jaxnpg._verdict.verdict`, the same as ``jaxnpg.run``'s.
+  """
+  v = verdict(qre, ne, iterations, tol=tol, floor=floor, tail=tail,
+              num_iters=num_iters)
+  out = {"qre_gap": v.qre_gap, "ne_gap": v.ne_gap,
+         "iterations_to_tol": v.iterations_to_tol,
+         "linear_rate": v.linear_rate, "monotone": v.monotone,
+         "status": v.status}
   if traj_idx.size:
     out["qre_gap_trajectory"] = qre[traj_idx]
     out["ne_gap_trajectory"] = ne[traj_idx]
   return out
 
 
-def _block_records(game, logp, tau, eta, keys=None, *, dense, num_iters,
-                   record_every, algorithm=NPG()):
-  """Recorded gaps of a block of games (leading axis on both).
+def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
+                   num_iters, record_every, algorithm=NPG(), per_scale=False):
+  """Recorded gaps, tolerance and rounding floor of a block of games.
 
-  ``(B, P, R)`` each, or ``(B, P, S, R)`` with ``keys`` of shape ``(B, S)`` (the
-  keys of a stochastic ``algorithm``; ``P`` cells share a game's keys).
+  ``(qre, ne, tol, floor)``: gaps ``(B, P, R)`` and ``(B, P)`` scalars per cell,
+  or ``(B, P, S, ...)`` with ``keys`` of shape ``(B, S)`` (the keys of a
+  stochastic ``algorithm``; ``P`` cells share a game's keys). ``tol`` None takes
+  the default rule per cell. With ``per_scale`` the step sizes are the *scaled*
+  ones (``eta * game.step_scale``, the paper rule's, SPEC), so each game gets
+  ``eta / step_scale``: ``eta (1 - gamma)`` for a Markov game.
   """
   if dense:
-    return _dense_batch.run_cells(game, logp, tau, eta, num_iters=num_iters,
+    return _dense_batch.run_cells(game, logp, tau, eta, tol, num_iters=num_iters,
                                   record_every=record_every)
   def one(g, lp, k, t, e):
-    res = _run(g, t, e, lp, k, num_iters=num_iters, record_every=record_every,
-               algorithm=algorithm)
-    return res.qre_gap, res.ne_gap
+    if per_scale:
+      e = e / g.step_scale
+    res = _run(g, t, e, lp, k, tol, num_iters=num_iters,
+               record_every=record_every, algorithm=algorithm)
+    return res.qre_gap, res.ne_gap, res.tol, res.floor
   tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
   if keys is None:
     cells = jax.vmap(lambda g, lp, t, e: one(g, lp, None, t, e),
@@ -493,7 +488,7 @@ class _Plan:
             tuple(sorted(self.family_options.items())), self.init, self.dense,
             self.num_iters, self.record_every, tuple(self.traj_idx.tolist()),
             self.tail, self.block_games, tuple(self.devices), self.platform,
-            self.algorithm, self.num_seeds)
+            self.algorithm, self.num_seeds, self.eta_rule)
 
 
 @functools.lru_cache(maxsize=32)
@@ -507,20 +502,21 @@ def _chunk_fn(static_key):
   ``tol``. Outputs have the axes ``(games, P[, S], ...)``.
   """
   (source, family, num_actions, options, init, dense, num_iters, record_every,
-   traj_idx, tail, block, devices, _, algorithm, num_seeds) = static_key
+   traj_idx, tail, block, devices, _, algorithm, num_seeds, eta_rule) = static_key
   options = dict(options)
   traj_idx = np.asarray(traj_idx, dtype=np.int64)
   rec_iters = _record_iterations(num_iters, record_every)
 
-  def summarize_block(qre, ne, tol):
+  def summarize_block(qre, ne, tol, floor):
     dtype = qre.dtype
     iterations = jnp.asarray(rec_iters).astype(dtype)
-    fn = lambda q, n: _summarize(q, n, iterations, tol=tol.astype(dtype),
-                                 tail=tail, num_iters=num_iters,
-                                 traj_idx=traj_idx)
+    fn = lambda q, n, t, f: _summarize(q, n, iterations, tol=t, floor=f,
+                                       tail=tail, num_iters=num_iters,
+                                       traj_idx=traj_idx)
     lead = qre.shape[:-1]
     out = jax.vmap(fn)(qre.reshape((-1, qre.shape[-1])),
-                       ne.reshape((-1, ne.shape[-1])))
+                       ne.reshape((-1, ne.shape[-1])), tol.reshape(-1),
+                       floor.reshape(-1))
     return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
   def block_fn(args, tau, eta, seed, tol):
@@ -535,10 +531,11 @@ def _chunk_fn(static_key):
       seed_idx = jnp.arange(1 if num_seeds is None else num_seeds)
       keys = jax.vmap(lambda i: jax.vmap(lambda s: sweep_key(seed, i, s))(
           seed_idx))(indices)                                      # (B, S)
-    qre, ne = _block_records(game, logp, tau, eta, keys, dense=dense,
+    records = _block_records(game, logp, tau, eta, keys, tol, dense=dense,
+                             per_scale=eta_rule == "paper",
                              num_iters=num_iters, record_every=record_every,
                              algorithm=algorithm)
-    out = summarize_block(qre, ne, tol)                 # (B, P[, S], ...)
+    out = summarize_block(*records)                     # (B, P[, S], ...)
     if algorithm.uses_key and num_seeds is None:        # no seed axis
       out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
     elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1
@@ -637,9 +634,13 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   ``eta_multipliers`` (default ``[1]``). ``SweepResult.step_size[t, e]`` is the step
   size each cell used either way.
 
-  Status codes: ``0`` converged (final QRE-gap ``<= tol``), ``1`` not converged,
-  ``2`` blew up (a recorded gap not finite), ``3`` stalled (above ``tol``, and over
-  the fitted tail the gap fell by less than a factor 2, or no rate could be fitted).
+  Status codes (:class:`jaxnpg.Status`, the same verdict as :func:`jaxnpg.run`):
+  ``0`` converged (final QRE-gap finite and ``<= tol``), ``1`` not converged,
+  ``2`` blew up (a recorded gap not finite; the cell's gaps and rate are then NaN
+  and ``iterations_to_tol`` is -1), ``3`` stalled (above ``tol``, and over the
+  fitted tail the gap fell by less than a factor 2, or no rate could be fitted),
+  ``4`` at the rounding floor (above ``tol`` but at the dtype's rounding floor
+  for the cell, which lies above ``tol``: see :mod:`jaxnpg._tolerance`).
 
   Algorithms: ``algorithm`` is any choice of :func:`jaxnpg.run` (``"npg"``,
   ``"sampled_npg"``, ``"pg"``, ``"optimistic_npg"`` or an instance such as
@@ -668,7 +669,10 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
     etas: step sizes (each ``> 0``) or ``"paper"`` (default).
     eta_multipliers: multipliers of the ``"paper"`` rule (default ``[1.0]``).
     num_iters: NPG steps per cell.
-    tol: QRE-gap tolerance (default 1e-10 in float64, 1e-5 in float32).
+    tol: QRE-gap tolerance, ``> 0``. Default: per cell, ``1e-6 * (max|rbar| +
+      tau log A)`` at the final iterate (relative to the size of the
+      regularized reward), the same rule in float32 and float64 so both dtypes
+      draw the same phase diagram (see :mod:`jaxnpg._tolerance`).
     record_every: record the gaps every this many steps (default: about 200
       records); the resolution of ``iterations_to_tol`` and of the trajectories.
     trajectory_points: keep this many records of each cell's trajectory (0: none).
@@ -723,9 +727,10 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   if out is not None:
     store = _store.SweepStore.open(out, plan.params, plan.layout,
                                    chunk_games_given=chunk_games is not None)
-    if store.layout != plan.layout:   # resume with the stored chunking
+  with _store.held(store):   # the folder lock, released however this ends
+    if store is not None and store.layout != plan.layout:   # stored chunking
       plan = _replan(plan, store.layout["chunk_games"])
-  return _execute(plan, store, quiet=quiet, on_chunk=on_chunk)
+    return _execute(plan, store, quiet=quiet, on_chunk=on_chunk)
 
 
 def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
@@ -817,11 +822,9 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
     game = init_logp = None
 
   dtype = jnp.dtype(proto.dtype)
-  if tol is None:
-    tol = 1e-5 if dtype.itemsize <= 4 else 1e-10
-  tol = float(tol)
-  if not tol > 0:
-    raise ValueError(f"`tol` must be > 0, got {tol}.")
+  if tol is not None:
+    check_tol(tol)
+    tol = float(tol)
   if record_every is None:
     record_every = max(1, num_iters // 200)
   record_every = check_positive_int(record_every, "record_every")
@@ -967,7 +970,8 @@ def _execute(plan, store, *, quiet, on_chunk):
   tau = _global_array(plan, plan.tau_cells.astype(plan.dtype), sharded=False)
   eta = _global_array(plan, plan.eta_cells.astype(plan.dtype), sharded=False)
   seed = _global_array(plan, np.asarray(plan.seed, np.uint32), sharded=False)
-  tol = _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False)
+  tol = (None if plan.tol is None else
+         _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False))
   todo = [c for c in range(plan.num_chunks)
           if store is None or not store.is_complete(c)]
   compiled = None

@@ -6,14 +6,15 @@ This is the driver behind ``jaxnpg run`` and the paper's figures: one compiled,
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg._algorithms import SampledNPG, get_algorithm
-from jaxnpg._solve import run
+from jaxnpg._solve import VERDICT_TAIL, run
+from jaxnpg._verdict import verdict
 
 
 class Trajectories(NamedTuple):
@@ -24,15 +25,27 @@ class Trajectories(NamedTuple):
     qre_gap: ``(P, T)`` QRE-gap per pair and record.
     ne_gap: ``(P, T)`` NE-gap per pair and record.
     logp: final log-policy, ``logp[i].shape == (P, *policy_shapes[i])``.
+    status: ``(P,)`` int8 :class:`jaxnpg.Status` code of each whole run, decided by
+      the same rule as ``jaxnpg.run`` and a ``jaxnpg.sweep`` cell, on all records.
+    tol: ``(P,)`` the QRE-gap tolerance of the verdict (given or default).
+    floor: ``(P,)`` the dtype's rounding floor of the QRE-gap at the end.
+    iterations_to_tol: ``(P,)`` first recorded iteration with QRE-gap ``<= tol``
+      (``-1``: never, or blew up).
+    linear_rate: ``(P,)`` fitted linear rate of the QRE-gap's tail (NaN: none).
   """
   iterations: np.ndarray
   qre_gap: np.ndarray
   ne_gap: np.ndarray
   logp: tuple[Any, ...]
+  status: Optional[np.ndarray] = None
+  tol: Optional[np.ndarray] = None
+  floor: Optional[np.ndarray] = None
+  iterations_to_tol: Optional[np.ndarray] = None
+  linear_rate: Optional[np.ndarray] = None
 
 
 def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
-              chunks: int = 20, algorithm="npg", key=None,
+              chunks: int = 20, algorithm="npg", key=None, tol=None,
               on_chunk: Callable[[int], None] | None = None) -> Trajectories:
   """Run NPG on ``game`` for every ``(taus[p], etas[p])`` from the same ``init``.
 
@@ -46,6 +59,7 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
     algorithm: as in ``jaxnpg.run``. Stochastic algorithms need ``key``; then
       every pair and chunk draws from its own stream (folded from ``key``).
     key: ``jax.random`` key.
+    tol: QRE-gap tolerance of the verdicts (default: ``jaxnpg.run``'s rule).
     on_chunk: called with the number of iterations done after each chunk.
 
   Returns:
@@ -65,7 +79,7 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
   batched = jax.jit(
       jax.vmap(lambda t, e, lp, k, n: run(game, t, e, n, init=lp,
                                           record_every=record_every,
-                                          algorithm=algorithm, key=k),
+                                          algorithm=algorithm, key=k, tol=tol),
                in_axes=(0, 0, 0, 0, None)),
       static_argnums=4)
   base = jax.random.key(0) if key is None else key
@@ -87,5 +101,16 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
       on_chunk(done)
     if done >= num_iters:
       break
-  return Trajectories(np.concatenate(ks), np.concatenate(qre, axis=-1),
-                      np.concatenate(ne, axis=-1), logp)
+  ks, qre, ne = (np.concatenate(ks), np.concatenate(qre, axis=-1),
+                 np.concatenate(ne, axis=-1))
+  # The verdict of each whole run (the last chunk's status saw only its records);
+  # tol and floor are the last chunk's, evaluated at the final iterate as in run.
+  judge = jax.vmap(lambda q, g, t, f: verdict(
+      q, g, jnp.asarray(ks, game.dtype), tol=t, floor=f, tail=VERDICT_TAIL,
+      num_iters=num_iters))
+  v = judge(jnp.asarray(qre, game.dtype), jnp.asarray(ne, game.dtype),
+            res.tol, res.floor)
+  return Trajectories(ks, qre, ne, logp, status=np.asarray(v.status),
+                      tol=np.asarray(res.tol), floor=np.asarray(res.floor),
+                      iterations_to_tol=np.asarray(v.iterations_to_tol),
+                      linear_rate=np.asarray(v.linear_rate))

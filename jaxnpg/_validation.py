@@ -47,7 +47,25 @@ def real_finite_array(x, name: str):
   x = jnp.asarray(x)
   if not jnp.issubdtype(x.dtype, jnp.floating):
     x = x.astype(jnp.result_type(float))
+  check_float_dtype(x.dtype, name)
   return x
+
+
+SUPPORTED_DTYPES = ("float32", "float64")
+
+
+def check_float_dtype(dtype, name: str) -> None:
+  """Refuse floating dtypes narrower than float32 (float16, bfloat16, float8...).
+
+  Their rounding floor (``eps`` about 1e-3) lies above every useful tolerance
+  and their range overflows ``exp``/``logsumexp`` on ordinary rewards, so the
+  library's verdicts could not be trusted; it supports float32 and float64.
+  """
+  dtype = jnp.dtype(dtype)
+  if jnp.issubdtype(dtype, jnp.floating) and dtype.name not in SUPPORTED_DTYPES:
+    raise ValueError(
+        f"`{name}` has dtype {dtype.name}; jaxnpg supports {SUPPORTED_DTYPES} "
+        f"(cast with .astype(jnp.float32)).")
 
 
 def check_tau(tau, name: str = "tau") -> None:
@@ -111,6 +129,7 @@ def check_policy(game, logp, *, batched: bool = True) -> None:
           " for one game (batch with jax.vmap)")
       raise ValueError(
           f"Agent {i}'s log-policy has shape {lp_shape}, expected {shape}{extra}.")
+    check_float_dtype(jnp.result_type(lp), f"agent {i}'s log-policy")
     if not is_concrete(lp):
       continue
     arr = np.asarray(lp, dtype=np.float64)

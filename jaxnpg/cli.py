@@ -8,10 +8,15 @@ arguments are reported as one line, not a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import math
 import os
+import shlex
 import sys
+import tempfile
+import threading
 import time
 
 import numpy as np
@@ -31,11 +36,24 @@ examples:
   jaxnpg run --taus 0,0.05,0.1,1 --iters 20000 --out runs/demo
   jaxnpg run --actions 2,2,2,2 --eta 0.05 --dtype float32
   jaxnpg run --game-file game.nfg --taus 0.5,1
+  jaxnpg run --family network_zero_sum          # Fig. 2a/2b: ring of 5, 10 actions
+  jaxnpg run --family markov --taus 0.05,0.1,0.2,0.5,1,2 --iters 800   # Fig. 2c
 """
 
 
 class CliError(Exception):
   """A user-facing error: printed as one line, exit status 2."""
+
+
+class _UsageError(Exception):
+  """An argparse error (unknown option, bad int, ...): one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+  """argparse, but an error is one line (no usage block) and no ``SystemExit``."""
+
+  def error(self, message):
+    raise _UsageError(f"{self.prog}: error: {message} (see: {self.prog} --help)")
 
 
 def parse_floats(text: str, name: str) -> list[float]:
@@ -45,7 +63,7 @@ def parse_floats(text: str, name: str) -> list[float]:
     if ":" in text:
       lo, hi, count = text.split(":")
       lo, hi, count = float(lo), float(hi), int(count)
-      if lo <= 0 or hi <= 0 or count < 1:
+      if not (0 < lo < math.inf and 0 < hi < math.inf) or count < 1:
         raise CliError(
             f"{name}: a range lo:hi:count needs lo, hi > 0 and count >= 1, got "
             f"{text!r}.")
@@ -57,7 +75,19 @@ def parse_floats(text: str, name: str) -> list[float]:
         f"{text!r}.") from None
   if not values:
     raise CliError(f"{name}: the list is empty.")
+  bad = [v for v in values if not math.isfinite(v)]
+  if bad:
+    raise CliError(f"{name}: values must be finite numbers, got {bad[0]} in "
+                   f"{text!r}.")
   return values
+
+
+def parse_taus(text: str) -> list[float]:
+  """``--taus``: finite entropy weights ``>= 0``."""
+  taus = parse_floats(text, "--taus")
+  if any(t < 0 for t in taus):
+    raise CliError(f"--taus: tau must be >= 0, got {taus}.")
+  return taus
 
 
 def parse_ints(text: str, name: str) -> tuple[int, ...]:
@@ -72,10 +102,11 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 
 
 def eta_values(rule: str, taus, num_actions) -> list[float]:
-  """Step sizes for each tau: ``paper`` (SPEC default) or a constant."""
+  """Step sizes for each tau: ``paper`` (SPEC default, ``jaxnpg.paper_eta``) or a
+  constant."""
   if rule == "paper":
-    s = sum(num_actions)
-    return [1.0 / (2.0 * (t + 2.0 * s)) for t in taus]
+    from jaxnpg import paper_eta
+    return [float(paper_eta(t, tuple(num_actions))) for t in taus]
   try:
     eta = float(rule)
   except ValueError:
@@ -87,7 +118,7 @@ def eta_values(rule: str, taus, num_actions) -> list[float]:
 
 
 # The progress bar lives in jaxnpg._progress (jaxnpg.sweep uses it too).
-from jaxnpg._progress import Progress  # noqa: E402,F401
+from jaxnpg._progress import Progress, close_all  # noqa: E402,F401
 
 
 def _setup_dtype(dtype: str):
@@ -95,70 +126,222 @@ def _setup_dtype(dtype: str):
   jax.config.update("jax_enable_x64", dtype == "float64")
 
 
+def _check_int(value, name: str, *, low: int = 1, high: int | None = None,
+               note: str = ""):
+  """``value`` (an int option) must lie in ``[low, high)``."""
+  if value is None:
+    return
+  if value < low or (high is not None and value >= high):
+    bound = f">= {low}" if high is None else f"in [{low}, {high})"
+    raise CliError(f"{name} must be {bound}{note}, got {value}.")
+
+
+def _check_tol(tol):
+  if tol is not None and not (0 < tol < math.inf):
+    raise CliError(f"--tol must be a finite number > 0, got {tol}.")
+
+
+def _check_common(args):
+  """Checks shared by run and sweep, before any work or output."""
+  _check_int(args.iters, "--iters")
+  _check_int(args.record_every, "--record-every", low=0,
+             note=" (0: automatic)")
+  _check_int(args.seed, "--seed", low=0, high=1 << 32)
+  _check_int(args.samples, "--samples")
+  _check_tol(args.tol)
+
+
+def _family_spec(args):
+  """``(family, num_actions, options, description)`` from the game options.
+
+  Network families default to the paper's Fig. 2 game (a ring of 5 agents with 10
+  actions each), the Markov family to Fig. 2c's (3 agents x 5 actions, 5 states,
+  discount 0.9); ``--agents N`` repeats a single ``--actions A`` N times.
+  """
+  from jaxnpg._families import FAMILIES
+  name = args.family
+  if name not in FAMILIES:
+    raise CliError(f"--family: Unknown game family {name!r}; choose one of "
+                   f"{', '.join(sorted(FAMILIES))}.")
+  spec = FAMILIES[name]
+  defaults = dict(spec.defaults or {})
+  given = {"graph": args.graph, "num_states": args.states,
+           "discount": args.discount,
+           "correlation": getattr(args, "correlation", None)}
+  flags = {"graph": "--graph", "num_states": "--states",
+           "discount": "--discount", "correlation": "--correlation"}
+  for key, value in given.items():
+    if value is not None and key not in spec.options:
+      takes = [flags[k] for k in spec.options if k in flags]
+      raise CliError(
+          f"{flags[key]} does not apply to the {name!r} family"
+          + (f" (it takes {', '.join(takes)})." if takes else "."))
+  _check_int(args.agents, "--agents")
+  _check_int(args.states, "--states")
+  if args.discount is not None and not 0 <= args.discount < 1:
+    raise CliError(f"--discount must be in [0, 1), got {args.discount}.")
+  if given["correlation"] is not None and not math.isfinite(given["correlation"]):
+    raise CliError(f"--correlation must be finite, got {given['correlation']}.")
+  default_actions = tuple(spec.default_actions or (3, 4, 5))
+  if args.actions is not None:
+    actions = parse_ints(args.actions, "--actions")
+  elif args.agents is not None and len(set(default_actions)) != 1:
+    raise CliError(
+        f"--agents {args.agents}: also give the actions per agent (--actions A); "
+        f"the {name!r} family's default {default_actions} is not one size.")
+  else:
+    actions = default_actions[:1] if args.agents is not None else default_actions
+  agents = args.agents
+  if (agents is None and args.actions is not None and len(actions) == 1
+      and spec.default_actions and len(set(spec.default_actions)) == 1):
+    agents = len(spec.default_actions)   # '--actions 10': 10 each, default agents
+  if agents is not None:
+    if len(actions) == 1:
+      actions = actions * agents
+    elif len(actions) != agents:
+      raise CliError(
+          f"--agents {args.agents} but --actions lists {len(actions)} agents "
+          f"({args.actions}); give one number of actions per agent, or one "
+          "for all.")
+  options = {k: v for k, v in given.items() if v is not None}
+  options = {**defaults, **options}
+  graph = options.get("graph")
+  if graph == "ring" and len(actions) < 3:
+    raise CliError(
+        f"a ring needs at least 3 agents, got {len(actions)} (--agents N, or "
+        f"--actions with one entry per agent).")
+  parts = [f"{name} game"]
+  if graph is not None:
+    parts.append(f"{graph} graph of {len(actions)} agents")
+  parts.append(f"actions {actions}")
+  if "num_states" in options:
+    parts.append(f"{options['num_states']} states")
+  if "discount" in options:
+    parts.append(f"discount {options['discount']:g}")
+  if "correlation" in options:
+    parts.append(f"correlation {options['correlation']:g}")
+  return name, actions, options, ", ".join(parts)
+
+
+def _load_game_file(path: str):
+  """The game in a Gambit file, with one-line errors for file-system faults."""
+  import jaxnpg
+  if not os.path.exists(path):
+    raise CliError(f"--game-file: no such file {path!r}.")
+  if os.path.isdir(path):
+    raise CliError(f"--game-file: {path!r} is a folder, not a game file.")
+  if not os.access(path, os.R_OK):
+    raise CliError(f"--game-file: {path!r} is not readable (permission denied).")
+  from_gambit = getattr(jaxnpg, "from_gambit", None)
+  if from_gambit is None:
+    raise CliError("--game-file needs jaxnpg.from_gambit, not available here.")
+  try:
+    return from_gambit(path)
+  except OSError as e:
+    raise CliError(f"--game-file: cannot read {path!r}: {_os_reason(e)}.") from None
+  except OverflowError as e:
+    raise CliError(f"--game-file: {path!r} has a payoff out of range: {e}."
+                   ) from None
+
+
 def _load_game(args):
   """Return ``(game, description)`` from ``--family``/``--actions`` or ``--game-file``."""
   import jax
   import jaxnpg
   if args.game_file:
-    if not os.path.exists(args.game_file):
-      raise CliError(f"--game-file: no such file {args.game_file!r}.")
-    from_gambit = getattr(jaxnpg, "from_gambit", None)
-    if from_gambit is None:
-      raise CliError("--game-file needs jaxnpg.from_gambit, not available here.")
-    return from_gambit(args.game_file), f"game file {args.game_file}"
-  actions = parse_ints(args.actions, "--actions")
-  options = {}
-  if getattr(args, "graph", None):
-    options["graph"] = args.graph
+    return _load_game_file(args.game_file), f"game file {args.game_file}"
+  family, actions, options, where = _family_spec(args)
   key = jax.random.key(args.seed)
-  game = jaxnpg.make_game(args.family, key, actions, **options)
-  return game, f"{args.family} game, actions {actions}, seed {args.seed}"
+  game = jaxnpg.make_game(family, key, actions, **options)
+  return game, f"{where}, seed {args.seed}"
+
+
+def _os_reason(e: OSError) -> str:
+  """The cause of an OSError in words (``"Permission denied"``)."""
+  return e.strerror or str(e) or type(e).__name__
+
+
+_RUN_FILES = ("summary.json", "trajectories.npz", "qre_gap.png")
+
+
+def _prepare_out(path: str, files=_RUN_FILES) -> None:
+  """Create the output folder of ``run`` and prove it writable, before any work.
+
+  Refuses a sweep folder (``manifest.json``), a path that is a file or lies under
+  one, and folders that cannot be created or written (probed with a temporary
+  file); every refusal is one line.
+  """
+  if os.path.exists(os.path.join(path, "manifest.json")):
+    raise CliError(
+        f"--out: {path!r} holds a sweep (manifest.json); jaxnpg run would write "
+        "its files into it. Pick another folder.")
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise CliError(f"--out: {path!r} exists and is not a folder.")
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise CliError(
+        f"--out: cannot create the folder {path!r}: {_os_reason(e)}.") from None
+  try:
+    fd, probe = tempfile.mkstemp(prefix=".jaxnpg-write-test-", dir=path)
+    os.close(fd)
+    os.remove(probe)
+  except OSError as e:
+    raise CliError(
+        f"--out: cannot write in the folder {path!r}: {_os_reason(e)}.") from None
+  for name in files:
+    target = os.path.join(path, name)
+    if os.path.isdir(target):
+      raise CliError(f"--out: {target!r} is a folder; jaxnpg run writes a file "
+                     "there. Pick another folder.")
+    if os.path.exists(target) and not os.access(target, os.W_OK):
+      raise CliError(f"--out: cannot overwrite {target!r} (permission denied).")
 
 
 def _cmd_run(args) -> int:
   _setup_dtype(args.dtype)
   import jax
-  import jax.numpy as jnp
   import jaxnpg
   from jaxnpg import _plots
   from jaxnpg._trajectories import run_pairs
 
-  taus = parse_floats(args.taus, "--taus")
-  if any(t < 0 for t in taus):
-    raise CliError(f"--taus: tau must be >= 0, got {taus}.")
-  if args.iters < 1:
-    raise CliError(f"--iters must be >= 1, got {args.iters}.")
+  taus = parse_taus(args.taus)
+  _check_common(args)
+  if args.eta != "paper":
+    eta_values(args.eta, taus, ())          # a bad constant: before any work
+  algorithm = _algorithm(args)
   game, where = _load_game(args)
   etas = eta_values(args.eta, taus, game.num_actions)
+  _prepare_out(args.out)
   init = jaxnpg.random_policy(jax.random.fold_in(jax.random.key(args.seed), 1),
                               game)
   record_every = args.record_every or max(1, args.iters // 2000)
   print(f"jaxnpg run: {where}; {len(taus)} tau values, {args.iters} iterations, "
         f"{game.dtype}, device {jax.devices()[0].platform}", file=sys.stderr)
-  progress = Progress(args.iters, "iterations", quiet=args.quiet)
   start = time.perf_counter()
-  traj = run_pairs(
-      game, taus, etas, args.iters, init=init, record_every=record_every,
-      algorithm=_algorithm(args), key=jax.random.key(args.seed + 1),
-      on_chunk=lambda done: progress.update(
-          done, "game-iterations/s",
-          done * len(taus) / (time.perf_counter() - start)))
+  with Progress(args.iters, "iterations", quiet=args.quiet) as progress:
+    traj = run_pairs(
+        game, taus, etas, args.iters, init=init, record_every=record_every,
+        algorithm=algorithm, key=jax.random.key(args.seed + 1), tol=args.tol,
+        on_chunk=lambda done: progress.update(
+            done, "game-iterations/s",
+            done * len(taus) / max(time.perf_counter() - start, 1e-9)))
   qre, ne, ks = traj.qre_gap, traj.ne_gap, traj.iterations
-
-  rates = np.asarray(jax.vmap(lambda g: jaxnpg.linear_rate(g, ks))(jnp.asarray(qre)))
   rows = []
   for i, (tau, eta) in enumerate(zip(taus, etas)):
-    hit = np.nonzero(qre[i] <= args.tol)[0]
+    hit = int(traj.iterations_to_tol[i])
+    rate = float(traj.linear_rate[i])
     rows.append({
-        "tau": tau, "eta": eta,
+        "tau": tau, "eta": eta, "tol": float(traj.tol[i]),
         "final_qre_gap": float(qre[i, -1]), "final_ne_gap": float(ne[i, -1]),
-        "iterations_to_tol": int(ks[hit[0]]) if hit.size else None,
-        "linear_rate": None if np.isnan(rates[i]) else float(rates[i]),
+        "iterations_to_tol": hit if hit >= 0 else None,
+        "linear_rate": rate if math.isfinite(rate) else None,
+        "status": _status_name(int(traj.status[i])),
+        "rounding_floor": float(traj.floor[i]),
     })
   sys.stderr.flush()
-  _print_summary(rows, args.tol)
+  _print_summary(rows)
 
-  os.makedirs(args.out, exist_ok=True)
   settings = {
       "game": where, "num_actions": list(game.num_actions), "seed": args.seed,
       "algorithm": args.algorithm, "taus": taus, "eta_rule": args.eta, "etas": etas, "iters": args.iters,
@@ -178,6 +361,11 @@ def _cmd_run(args) -> int:
       title="Independent NPG: QRE-gap per tau", caption=caption)
   print(f"wrote {png}, summary.json and trajectories.npz in {args.out}")
   return 0
+
+
+def _status_name(code: int) -> str:
+  from jaxnpg._status import STATUS_NAMES
+  return STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else f"status {code}"
 
 
 def _algorithm(args):
@@ -230,12 +418,14 @@ def _parse_bytes(text):
   units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
   t = text.strip().lower().rstrip("b")
   try:
-    if t and t[-1] in units:
-      return int(float(t[:-1]) * units[t[-1]])
-    return int(float(t))
-  except ValueError:
-    raise CliError(f"--memory-budget: expected bytes like '2G' or '500M', got "
-                   f"{text!r}.") from None
+    value = (float(t[:-1]) * units[t[-1]] if t and t[-1] in units
+             else float(t))
+    if not 0 < value < math.inf:
+      raise ValueError(value)
+    return max(1, int(value))
+  except (ValueError, OverflowError):
+    raise CliError(f"--memory-budget: expected a positive size like '2G' or "
+                   f"'500M', got {text!r}.") from None
 
 
 def _init_distributed(args):
@@ -251,55 +441,194 @@ def _init_distributed(args):
     jax.distributed.initialize()
 
 
+def _sweep_chunks_on_disk(out: str) -> tuple[set[int], int | None]:
+  """Chunks an existing sweep folder lists or holds a file of, and its chunk count.
+
+  Read before the sweep runs, so that chunks it then recomputes can be told apart:
+  never written, or found damaged (listed or present, but failing verification).
+  """
+  from jaxnpg import _store
+  found: set[int] = set()
+  total = None
+  try:
+    manifest = json.loads((_path(out) / _store.MANIFEST).read_text())
+    found |= {int(c) for c in manifest.get("chunks", {})}
+    total = int(manifest["layout"]["num_chunks"])
+  except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    pass
+  try:
+    for entry in os.scandir(_path(out) / _store.CHUNK_DIR):
+      name = entry.name
+      if name.startswith("chunk-") and name.endswith(".npz"):
+        with contextlib.suppress(ValueError):
+          found.add(int(name[len("chunk-"):-len(".npz")]))
+  except OSError:
+    pass
+  return found, total
+
+
+def _path(p):
+  import pathlib
+  return pathlib.Path(p)
+
+
+def _saved_note(out: str) -> str:
+  """``"3 of 8 chunks are saved in OUT"``, from the folder's manifest."""
+  from jaxnpg import _store
+  try:
+    manifest = json.loads((_path(out) / _store.MANIFEST).read_text())
+    saved = len(manifest["chunks"])
+  except (OSError, ValueError, TypeError, KeyError):
+    return f"no chunk is saved in {out} yet"
+  try:
+    return f"{saved} of {int(manifest['layout']['num_chunks'])} chunks are saved in {out}"
+  except (TypeError, ValueError, KeyError):
+    return f"{saved} chunk(s) are saved in {out}"
+
+
+def _resume_command(args) -> str:
+  return shlex.join(["jaxnpg", *getattr(args, "argv", [])])
+
+
+@contextlib.contextmanager
+def _interrupt_notice(message: str):
+  """Print ``message`` on stderr the moment Ctrl-C arrives.
+
+  Python runs its SIGINT handler (and raises KeyboardInterrupt) only when the
+  main thread returns from compiled code, which can take a chunk's time; the C
+  level handler writes the signal number to a wakeup fd at once, and a helper
+  thread waiting on it tells the user that the interrupt was received.
+  """
+  import signal
+  import socket
+  try:
+    reader, writer = socket.socketpair()
+  except OSError:
+    yield
+    return
+  writer.setblocking(False)
+  try:
+    old = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+  except (ValueError, OSError):   # not the main thread
+    reader.close()
+    writer.close()
+    yield
+    return
+
+  def watch():
+    while True:
+      try:
+        data = reader.recv(64)
+      except OSError:
+        return
+      if not data or 0 in data:
+        return
+      if signal.SIGINT in data:
+        with contextlib.suppress(Exception):
+          sys.stderr.write(f"\n{message}\n")
+          sys.stderr.flush()
+
+  thread = threading.Thread(target=watch, name="jaxnpg-interrupt", daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    with contextlib.suppress(ValueError, OSError):
+      signal.set_wakeup_fd(old)
+    with contextlib.suppress(OSError):
+      writer.send(b"\0")
+    thread.join(1.0)
+    reader.close()
+    writer.close()
+
+
 def _cmd_sweep(args) -> int:
   _init_distributed(args)
   _setup_dtype(args.dtype)
   import jax
   import jaxnpg
+  from jaxnpg import _store
 
-  taus = parse_floats(args.taus, "--taus")
-  if any(t < 0 for t in taus):
-    raise CliError(f"--taus: tau must be >= 0, got {taus}.")
+  taus = parse_taus(args.taus)
   etas, multipliers = _sweep_etas(args.etas)
-  if args.iters < 1:
-    raise CliError(f"--iters must be >= 1, got {args.iters}.")
-  options = {"graph": args.graph} if args.graph else {}
+  _check_common(args)
+  _check_int(args.games, "--games")
+  _check_int(args.seeds, "--seeds")
+  _check_int(args.trajectory, "--trajectory", low=0, note=" (0: none)")
+  _check_int(args.chunk_games, "--chunk-games")
+  budget = _parse_bytes(args.memory_budget)
+  algorithm = _algorithm(args)
   kwargs = dict(taus=taus, etas=etas, eta_multipliers=multipliers,
                 num_iters=args.iters, tol=args.tol,
                 record_every=args.record_every or None,
                 trajectory_points=args.trajectory, method=args.method,
-                chunk_games=args.chunk_games,
-                memory_budget=_parse_bytes(args.memory_budget), out=args.out,
-                quiet=args.quiet, algorithm=_algorithm(args))
+                chunk_games=args.chunk_games, memory_budget=budget,
+                out=args.out, quiet=args.quiet, algorithm=algorithm)
   if args.seeds is not None:
-    if args.seeds < 1:
-      raise CliError(f"--seeds must be >= 1, got {args.seeds}.")
     kwargs["num_seeds"] = args.seeds
   if args.game_file:
-    game, where = _load_game(args)
+    game = _load_game_file(args.game_file)
+    where = f"game file {args.game_file}"
     game = jax.tree_util.tree_map(lambda x: x[None], game)
     kwargs.update(game=game, init=args.init, seed=args.seed)
   else:
-    where = (f"{args.family} games, actions {parse_ints(args.actions, '--actions')}"
-             f", {args.games} games, seed {args.seed}")
-    kwargs.update(family=args.family, num_actions=parse_ints(args.actions,
-                                                             "--actions"),
-                  num_games=args.games, seed=args.seed, init=args.init,
-                  family_options=options)
-  if args.games < 1:
-    raise CliError(f"--games must be >= 1, got {args.games}.")
+    family, actions, options, where = _family_spec(args)
+    where = where.replace(" game,", " games,", 1)
+    where += f", {args.games} games, seed {args.seed}"
+    kwargs.update(family=family, num_actions=actions, num_games=args.games,
+                  seed=args.seed, init=args.init, family_options=options)
+  check_out = getattr(_store, "_check_out_path", None)
+  if check_out is not None and args.out:   # a file, or under one: before the header
+    check_out(_path(args.out))
   print(f"jaxnpg sweep: {args.algorithm} on {where}; {len(taus)} tau x "
         f"{len(multipliers or ([1] if etas == 'paper' else etas))} eta, "
         f"{args.iters} iterations, {args.dtype}, {jax.device_count()} "
         f"{jax.devices()[0].platform} device(s); writing to {args.out}",
         file=sys.stderr)
+  on_disk, _ = _sweep_chunks_on_disk(args.out)
   chunks = []
-  res = jaxnpg.sweep(**kwargs, on_chunk=chunks.append)
+  resume = _resume_command(args)
+  try:
+    with _interrupt_notice(
+        "jaxnpg sweep: interrupt received; stopping when the computation in "
+        "progress returns (finished chunks are saved)..."):
+      res = jaxnpg.sweep(**kwargs, on_chunk=chunks.append)
+  except KeyboardInterrupt:
+    close_all()
+    print(f"jaxnpg sweep: interrupted; {_saved_note(args.out)}. Resume with: "
+          f"{resume}", file=sys.stderr)
+    return 130
+  except OSError as e:
+    close_all()
+    # A fault before any work (a bad --out) is one plain line; one during the
+    # sweep (a full disk) also says what is saved and how to resume.
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not (chunks or full):
+      raise
+    if isinstance(e, getattr(_store, "SweepStoreError", ())):
+      note = ""         # the store's message says what is kept
+    else:
+      note = ((" (the disk is full: free some space)" if full else "")
+              + f"; {_saved_note(args.out)}.")
+    raise CliError(f"{_describe_os_error(e)}{note} Resume with: {resume}"
+                   ) from None
+  _print_sweep_report(res, chunks, on_disk, args)
+  return 0
+
+
+def _print_sweep_report(res, chunks, on_disk, args):
   a = res.attrs
-  skipped = sum(c["skipped"] for c in chunks)
-  print(f"chunks: {a['num_chunks']} of {a['chunk_games']} games "
-        f"({a['chunk_games'] * math.prod(res.shape[1:])} cells), "
-        f"{skipped} already done and verified, method {a['method']}",
+  skipped = sum(1 for c in chunks if c["skipped"])
+  computed = [c["chunk"] for c in chunks if not c["skipped"]]
+  damaged = sorted(set(computed) & on_disk)
+  cells = a["chunk_games"] * math.prod(res.shape[1:])
+  plural = "s" if a["num_chunks"] != 1 else ""
+  repair = (f" ({len(damaged)} of them found damaged or incomplete on disk and "
+            f"recomputed: chunk {', '.join(map(str, damaged[:8]))}"
+            f"{', ...' if len(damaged) > 8 else ''})" if damaged else "")
+  print(f"chunks: {a['num_chunks']} chunk{plural} of up to {a['chunk_games']} "
+        f"games ({cells} cells) each; {len(computed)} computed{repair}, "
+        f"{skipped} already done and verified; method {a['method']}",
         file=sys.stderr)
   if a.get("game_iterations_per_second"):
     print(f"speed: {a['game_iterations_per_second']:.3g} game-iterations/s "
@@ -313,16 +642,72 @@ def _cmd_sweep(args) -> int:
   else:
     cell = lambda t, e: f"{frac[t, e]:.3f}"
     width = 11
-  head = f"{'tau':>10} " + " ".join(f"{'conv@' + format(e, '.3g'):>{width}}"
-                                     for e in res.eta[:6])
+  paper = res.eta_rule == "paper"
+  label = lambda e: f"conv@{e:.3g}" + ("x" if paper else "")
+  shown = min(6, res.shape[2])
+  head = f"{'tau':>10} " + " ".join(f"{label(e):>{width}}" for e in res.eta[:6])
   print(head)
   print("-" * len(head))
   for t, tau in enumerate(res.tau):
     print(f"{tau:>10.4g} " + " ".join(f"{cell(t, e):>{width}}"
-                                      for e in range(min(6, res.shape[2]))))
-  print(f"status counts: {res.status_counts()}")
+                                      for e in range(shown)))
+  counts = res.status_counts()
+  print(f"status counts: {counts}")
+  for line in _sweep_legend(res, paper, shown, counts):
+    print(line)
   print(f"wrote {args.out} (plot it with: jaxnpg plot {args.out})")
-  return 0
+
+
+_STATUS_HELP = {
+    "converged": "final QRE-gap <= tol",
+    "not converged": "finite and still falling, but above tol at the end (more "
+                     "--iters may help)",
+    "blew up": "a gap or policy became NaN or infinite (step size too large)",
+    "stalled": "above tol, and the gap fell by less than a factor 2 over the "
+               "fitted tail: not heading to tol",
+    "at the rounding floor": "above tol but at the dtype's rounding floor, "
+                             "which lies above tol (use float64 or a larger "
+                             "--tol)",
+}
+
+
+def _sweep_legend(res, paper, shown, counts):
+  """Lines explaining the table's columns and the statuses that occur."""
+  if paper:
+    step = "step size m x the 'paper' rule (jaxnpg.paper_eta)"
+  else:
+    step = "the constant step size m"
+  more = (f" (first {shown} of {res.shape[2]} shown)"
+          if res.shape[2] > shown else "")
+  lines = [f"legend: conv@m = fraction of games whose final QRE-gap is <= tol, "
+           f"at {step}{more}",
+           f"  tol: {_tol_text(res.attrs.get('tol'))}"]
+  for name, count in counts.items():
+    if count and name in _STATUS_HELP:
+      lines.append(f"  {name}: {_STATUS_HELP[name]}")
+  return lines
+
+
+def _tol_text(tol) -> str:
+  """What the tolerance is, for a legend: a number, or the library's rule."""
+  if isinstance(tol, (int, float)):
+    return f"{tol:g} (--tol)"
+  try:
+    from jaxnpg._tolerance import GAP_RTOL
+    return (f"the default rule {GAP_RTOL:g} x (max|rbar| + tau log A) at each "
+            "cell's final iterate, the same in every dtype")
+  except ImportError:
+    return "the library's default for the dtype"
+
+
+def _describe_os_error(e: OSError) -> str:
+  """One line for an OSError: the cause and the path(s)."""
+  reason = _os_reason(e)
+  paths = [p for p in (e.filename, getattr(e, "filename2", None)) if p]
+  if paths:
+    return f"{reason}: " + " -> ".join(repr(os.fsdecode(p)) if not isinstance(
+        p, int) else str(p) for p in paths)
+  return reason
 
 
 def _cmd_plot(args) -> int:
@@ -366,16 +751,25 @@ def _cmd_reproduce(args) -> int:
   return 0
 
 
-def _print_summary(rows, tol):
-  head = (f"{'tau':>9} {'eta':>9} {'QRE-gap':>10} {'NE-gap':>10} "
-          f"{'iters to ' + format(tol, 'g'):>14} {'rate':>9}")
+def _print_summary(rows):
+  """The table of ``jaxnpg run`` and a legend of its columns."""
+  head = (f"{'tau':>9} {'eta':>9} {'QRE-gap':>10} {'NE-gap':>10} {'tol':>8} "
+          f"{'iters to tol':>12} {'rate':>9}  status")
   print(head)
   print("-" * len(head))
   for r in rows:
     it = "not reached" if r["iterations_to_tol"] is None else r["iterations_to_tol"]
     rate = "-" if r["linear_rate"] is None else f"{r['linear_rate']:.6f}"
     print(f"{r['tau']:>9.4g} {r['eta']:>9.3g} {r['final_qre_gap']:>10.3e} "
-          f"{r['final_ne_gap']:>10.3e} {it:>14} {rate:>9}")
+          f"{r['final_ne_gap']:>10.3e} {r['tol']:>8.2g} {it:>12} {rate:>9}  "
+          f"{r['status']}")
+  print("legend: gaps at the last iteration; tol: the QRE-gap tolerance (--tol, "
+        "else the library's default);\n  iters to tol: first recorded iteration "
+        "with QRE-gap <= tol; rate: fitted linear rate, gap_k ~ C rate^k ('-': "
+        "no fit)")
+  for name in dict.fromkeys(r["status"] for r in rows):
+    if name in _STATUS_HELP:
+      print(f"  {name}: {_STATUS_HELP[name]}")
 
 
 def _add_game_args(p):
@@ -384,12 +778,27 @@ def _add_game_args(p):
   g = p.add_argument_group("game")
   g.add_argument("--family", default="random",
                  help=f"game family: {names} (default: random)")
-  g.add_argument("--actions", default="3,4,5",
-                 help="actions per agent, comma separated (default: 3,4,5)")
+  g.add_argument("--actions", default=None,
+                 help="actions per agent, comma separated, or one number for "
+                 "every agent with --agents (default: the family's: 3,4,5; "
+                 "network_zero_sum 10 each; markov 5,5,5)")
+  g.add_argument("--agents", type=int, default=None,
+                 help="number of agents; repeats a single --actions A (default: "
+                 "from --actions; network_zero_sum 5)")
   g.add_argument("--graph", default=None,
-                 help="graph for network families: ring, complete, ...")
+                 help="graph of network families: ring (default; >= 3 agents), "
+                 "complete, random-regular[:D], or edges '0-1,1-2,...'")
+  g.add_argument("--states", type=int, default=None,
+                 help="markov family: number of states (default: 5)")
+  g.add_argument("--discount", type=float, default=None,
+                 help="markov family: discount factor gamma in [0, 1) "
+                 "(default: 0.9)")
+  g.add_argument("--correlation", type=float, default=None,
+                 help="covariant family: correlation of the agents' payoffs "
+                 "(default: 0)")
   g.add_argument("--seed", type=int, default=0,
-                 help="seed for the game and the initial policy (default: 0)")
+                 help="seed for the game and the initial policy, in [0, 2^32) "
+                 "(default: 0)")
   g.add_argument("--game-file", default=None,
                  help="read the game from a Gambit .nfg file instead")
 
@@ -407,7 +816,7 @@ def _add_algorithm_args(group):
 
 def build_parser() -> argparse.ArgumentParser:
   """The argument parser of the ``jaxnpg`` command."""
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog="jaxnpg", description=_DESCRIPTION,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -430,10 +839,11 @@ def build_parser() -> argparse.ArgumentParser:
   _add_algorithm_args(a)
   a.add_argument("--iters", type=int, default=20000,
                  help="NPG iterations (default: 20000)")
-  a.add_argument("--tol", type=float, default=1e-10,
-                 help="QRE-gap tolerance for 'iterations to tol' (default: 1e-10)")
+  a.add_argument("--tol", type=float, default=None,
+                 help="QRE-gap tolerance for 'iterations to tol' (default: the "
+                 "library's, which follows the dtype)")
   a.add_argument("--record-every", type=int, default=0,
-                 help="record the gaps every N iterations (default: about 2000 "
+                 help="record the gaps every N iterations (default 0: about 2000 "
                  "records in all)")
   a.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                  help="floating point precision (default: float64)")
@@ -492,8 +902,8 @@ def build_parser() -> argparse.ArgumentParser:
   a.add_argument("--iters", type=int, default=1000,
                  help="NPG iterations per cell (default: 1000)")
   a.add_argument("--tol", type=float, default=None,
-                 help="QRE-gap tolerance (default: 1e-10 in float64, 1e-5 in "
-                 "float32)")
+                 help="QRE-gap tolerance (default: the library's, which follows "
+                 "the dtype)")
   a.add_argument("--record-every", type=int, default=0,
                  help="record the gaps every N iterations (default: about 200 "
                  "records)")
@@ -551,15 +961,38 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _one_line(e: BaseException) -> str:
+  text = _describe_os_error(e) if isinstance(e, OSError) else str(e)
+  return " ".join(text.split("\n")).strip() or type(e).__name__
+
+
 def main(argv=None) -> int:
-  """Entry point of the ``jaxnpg`` console script."""
+  """Entry point of the ``jaxnpg`` console script.
+
+  Returns the exit status: 0 on success, 2 for any bad argument or file-system
+  fault (one line ``jaxnpg COMMAND: error: ...`` on stderr, no traceback), 130 when
+  interrupted.
+  """
+  argv = list(sys.argv[1:] if argv is None else argv)
   parser = build_parser()
-  args = parser.parse_args(argv)
+  try:
+    args, extra = parser.parse_known_args(argv)
+  except _UsageError as e:
+    print(e, file=sys.stderr)
+    return 2
+  if extra:
+    print(f"jaxnpg {args.command}: error: unrecognized arguments: "
+          f"{' '.join(extra)} (see: jaxnpg {args.command} --help)",
+          file=sys.stderr)
+    return 2
+  args.argv = argv
   try:
     return args.func(args)
-  except (CliError, ValueError) as e:
-    print(f"jaxnpg {args.command}: error: {e}", file=sys.stderr)
+  except (CliError, ValueError, OSError, ImportError, OverflowError) as e:
+    close_all()
+    print(f"jaxnpg {args.command}: error: {_one_line(e)}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
-    print("\njaxnpg: interrupted", file=sys.stderr)
+    close_all()
+    print(f"jaxnpg {args.command}: interrupted", file=sys.stderr)
     return 130

@@ -1,9 +1,10 @@
 """Games from Gambit (pygambit) and OpenSpiel (pyspiel), checked against the tools.
 
-Payoffs are compared with what the tools themselves report (``game[profile][player]``
-in Gambit, ``state.returns()`` after ``apply_actions`` in OpenSpiel), never with
-numbers copied from jaxnpg. Where a tool is not installed its tests are skipped,
-and the stand-in tests check the error that names the extra to install.
+Payoffs are compared with what the tools themselves report (Gambit's per-profile
+payoffs through ``gambit_compat``, which speaks pygambit 16 and 17;
+``state.returns()`` after ``apply_actions`` in OpenSpiel), never with numbers copied
+from jaxnpg. Where a tool is not installed its tests are skipped, and the stand-in
+tests check the error that names the extra to install (the test extra installs both).
 """
 
 import itertools
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import gambit_compat
 import jaxnpg
 from jaxnpg import cli
 
@@ -24,14 +26,7 @@ DATA = pathlib.Path(__file__).parent / "data"
 
 def gambit_payoffs(g):
   """``(n, A_1, ..., A_n)`` from Gambit's own per-profile payoff lookup."""
-  players = list(g.players)
-  sizes = [len(p.strategies) for p in players]
-  out = np.zeros((len(players),) + tuple(sizes))
-  for joint in itertools.product(*[range(s) for s in sizes]):
-    profile = g[list(joint)]
-    for i, p in enumerate(players):
-      out[(i,) + joint] = float(profile[p])
-  return out
+  return gambit_compat.payoff_tables(g)
 
 
 # --- Gambit ------------------------------------------------------------------
@@ -77,18 +72,29 @@ def test_polymatrix_to_gambit_goes_through_dense(x64):
                              atol=1e-15)
 
 
+TREE_EFG = """EFG 2 R "a moves, b replies at each node" { "a" "b" }
+""
+
+p "" 1 1 "" { "L" "R" } 0
+p "" 2 1 "" { "l" "r" } 0
+t "" 1 "o0" { 0, 0 }
+t "" 2 "o1" { 1, -1 }
+p "" 2 2 "" { "l" "r" } 0
+t "" 3 "o2" { 2, -2 }
+t "" 4 "o3" { 3, -3 }
+"""
+
+
 def test_extensive_form_uses_its_strategic_form(tmp_path):
   gbt = pytest.importorskip("pygambit")
-  g = gbt.Game.new_tree(players=["a", "b"])
-  g.append_move(g.root, "a", ["L", "R"])
-  for node in g.root.children:
-    g.append_move(node, "b", ["l", "r"])
-  for k, leaf in enumerate(n for c in g.root.children for n in c.children):
-    g.set_outcome(leaf, g.add_outcome(f"o{k}", [k, -k]))
+  src = tmp_path / "tree.efg"
+  src.write_text(TREE_EFG)
+  g = gbt.read_efg(str(src))
   game = jaxnpg.from_gambit(g)
   assert game.num_actions == (2, 4)   # b's strategies: a reply at each node
   np.testing.assert_allclose(game.rewards, gambit_payoffs(g))
-  path = tmp_path / "tree.efg"
+  np.testing.assert_allclose(jaxnpg.from_gambit(src).rewards, game.rewards)
+  path = tmp_path / "again.efg"
   g.to_efg(str(path))
   np.testing.assert_allclose(jaxnpg.from_gambit(path).rewards, game.rewards)
 

@@ -1,15 +1,130 @@
-"""The README's quickstart runs as written."""
+"""The README runs as written.
 
+Every ```python block is executed, in order, in a fresh namespace each and in a
+temporary working directory (blocks that write ``runs/...`` write there). Every
+``jaxnpg`` command the README shows, in ```bash blocks and in inline code, is parsed
+by the real command-line parser (``jaxnpg.cli.build_parser``) without being run, so
+an option that the README uses and the CLI lacks fails here; and every subcommand's
+``--help`` prints.
+"""
+
+import contextlib
+import io
 import pathlib
 import re
+import shlex
+
+import pytest
+
+import jaxnpg
+from jaxnpg import cli
+
+README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
 
 
-def test_readme_quickstart_runs():
-  text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-  blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-  assert blocks, "README has no python block"
-  namespace = {}
-  exec(compile(blocks[0], "README.md quickstart", "exec"), namespace)
-  assert bool(namespace["sol"].converged)
-  assert namespace["runs"].qre_gap.shape == (64, 2001)
-  assert namespace["sols"].converged.shape == (1024,)
+def _line_of(block):
+  return README[:README.index(block)].count("\n") + 1
+
+
+def test_readme_has_snippets():
+  assert len(PYTHON_BLOCKS) >= 2 and BASH_BLOCKS
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)),
+                         ids=[f"line{_line_of(b)}" for b in PYTHON_BLOCKS])
+def test_python_snippet_runs(index, tmp_path, monkeypatch):
+  block = PYTHON_BLOCKS[index]
+  monkeypatch.chdir(tmp_path)
+  namespace = {"__name__": "__readme__"}
+  exec(compile(block, f"README.md line {_line_of(block)}", "exec"), namespace)
+  # What the blocks promise, where they name it.
+  if "sols" in namespace:                                    # quickstart
+    # float32: converged, or stopped at float32's rounding floor above tol.
+    assert int(namespace["sol"].status) in (jaxnpg.Status.CONVERGED,
+                                            jaxnpg.Status.AT_FLOOR)
+    assert namespace["runs"].qre_gap.shape == (64, 2001)
+    assert namespace["sols"].converged.shape == (1024,)
+  if "res" in namespace and hasattr(namespace["res"], "converged_fraction"):
+    assert (tmp_path / "runs").is_dir()                       # the sweep's out=
+
+
+def _shell_commands(text):
+  """Simple commands of a shell text (split at ``&&``, ``;``, ``|``, newlines;
+  comments dropped), each as a list of words."""
+  commands = []
+  for line in text.replace("\\\n", " ").splitlines():
+    lex = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lex.whitespace_split = True
+    words = []
+    for token in lex:
+      if token in ("&&", ";", "|", "||", "&"):
+        commands.append(words)
+        words = []
+      else:
+        words.append(token)
+    commands.append(words)
+  return [c for c in commands if c]
+
+
+def _commands():
+  """``(where, argv)`` of each ``jaxnpg`` command in the README."""
+  found = []
+  for block in BASH_BLOCKS:
+    for words in _shell_commands(block):
+      found.append((f"README.md line {_line_of(block)}: {' '.join(words)}", words))
+  for span in re.findall(r"`([^`\n]*\bjaxnpg [a-z][^`\n]*)`", README):
+    for words in _shell_commands(span):
+      found.append((f"README.md inline `{span}`", words))
+  out = []
+  for where, words in found:
+    while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+      words = words[1:]                                      # VAR=value prefixes
+    if words[:3] == ["python", "-m", "jaxnpg"]:
+      words = ["jaxnpg"] + words[3:]
+    if len(words) < 2 or words[0] != "jaxnpg":
+      continue
+    out.append((where, [w for w in words[1:] if w != "..."]))  # "..." elides
+  return out
+
+
+COMMANDS = _commands()
+
+
+def test_readme_shows_every_subcommand():
+  shown = {argv[0] for _, argv in COMMANDS}
+  assert shown >= {"run", "sweep", "plot", "reproduce"}, shown
+  assert len(COMMANDS) >= 8
+
+
+@pytest.mark.parametrize("where,argv", COMMANDS, ids=[w for w, _ in COMMANDS])
+def test_readme_command_parses(where, argv):
+  parser = cli.build_parser()
+  err = io.StringIO()
+  with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    try:
+      args = parser.parse_args(argv)
+    except SystemExit as e:
+      assert e.code == 0 and ("--help" in argv or "-h" in argv), (
+          f"{where}: the CLI rejects it: {err.getvalue()}")
+      return
+  assert args.command == argv[0], where
+
+
+def _subcommands():
+  parser = cli.build_parser()
+  for action in parser._actions:  # pylint: disable=protected-access
+    if hasattr(action, "choices") and isinstance(action.choices, dict):
+      return sorted(action.choices)
+  raise AssertionError("build_parser has no subcommands")
+
+
+@pytest.mark.parametrize("command", [None] + _subcommands())
+def test_help_prints(command, capsys):
+  argv = ["--help"] if command is None else [command, "--help"]
+  with pytest.raises(SystemExit) as e:
+    cli.build_parser().parse_args(argv)
+  assert e.value.code == 0
+  out = capsys.readouterr().out
+  assert out.startswith("usage:") and len(out) > 100

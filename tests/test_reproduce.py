@@ -1,8 +1,15 @@
 """`jaxnpg reproduce --quick` writes every figure, and each figure's data supports
-the paper's claim it illustrates (checked numerically, not by eye)."""
+the paper's claim it illustrates (checked numerically, not by eye).
+
+The committed figures (notebooks/figures/figure_*.json, whose numbers the README
+quotes) are regenerated here at their full settings and compared, so they cannot
+drift from the code: after a change to the numerics, regenerate them with
+``jaxnpg reproduce --pictures-only --out notebooks/figures``.
+"""
 
 import json
 import os
+import pathlib
 
 import jax
 import numpy as np
@@ -85,3 +92,76 @@ def test_cli_rejects_unknown_figure(capsys):
   assert main(["reproduce", "--figure", "3", "--out", "/nonexistent"]) == 2
   err = capsys.readouterr().err
   assert "Unknown figure" in err and "\n" == err[-1] and err.count("\n") == 1
+
+
+# --- the committed figures are what the code computes ---------------------------
+
+COMMITTED = pathlib.Path(__file__).parent.parent / "notebooks" / "figures"
+FIGURE_FILES = ("figure_1", "figure_2a", "figure_2b", "figure_2c")
+# Settings that name the machine, not the experiment.
+MACHINE_KEYS = ("device", "jax", "jaxnpg")
+REGENERATE = "jaxnpg reproduce --pictures-only --out notebooks/figures"
+
+
+def _read(folder, name):
+  with open(os.path.join(folder, f"{name}.json")) as f:
+    return json.load(f)
+
+
+def _experiment(settings):
+  return {k: v for k, v in settings.items() if k not in MACHINE_KEYS}
+
+
+def _assert_curves_match(new, old, where):
+  """Equal up to rounding: relative 1e-6, or both below the dtype's rounding
+  floor of the curve (gaps fall to ~1e-17, where only rounding is left)."""
+  assert sorted(new) == sorted(old), where
+  for label in old:
+    a, b = np.asarray(new[label], float), np.asarray(old[label], float)
+    assert a.shape == b.shape, (where, label)
+    floor = 1e3 * np.finfo(np.float64).eps * np.nanmax(np.abs(b))
+    np.testing.assert_allclose(
+        a, b, rtol=1e-6, atol=floor,
+        err_msg=f"{where} {label}: the committed numbers are stale; regenerate "
+        f"them with `{REGENERATE}`")
+
+
+@pytest.fixture(scope="module")
+def full_figures(tmp_path_factory):
+  """The paper's figures at the committed (full) settings, no phase diagrams
+  (what `jaxnpg reproduce --pictures-only` writes beside the phases)."""
+  out = tmp_path_factory.mktemp("full")
+  with jax.enable_x64(True):
+    _reproduce.reproduce(str(out), ("1", "2a", "2b", "2c"), quick=False,
+                         phases=False, quiet=True, log=lambda s: None)
+  return str(out)
+
+
+@pytest.mark.parametrize("name", FIGURE_FILES)
+def test_committed_figure_numbers_are_reproduced(full_figures, name):
+  committed, new = _read(COMMITTED, name), _read(full_figures, name)
+  assert _experiment(new["settings"]) == _experiment(committed["settings"]), (
+      f"{name}: settings changed; regenerate with `{REGENERATE}`")
+  assert new["iterations"] == committed["iterations"], name
+  _assert_curves_match(new["curves"], committed["curves"], name)
+
+
+@pytest.mark.parametrize("name", FIGURE_FILES)
+def test_quick_run_is_the_start_of_the_committed_figure(quick, name):
+  """`--quick` runs the same experiment, only shorter: its records at the
+  committed figure's iterations equal the committed numbers."""
+  out, _ = quick
+  committed, short = _read(COMMITTED, name), _read(out, name)
+  same = {k: v for k, v in _experiment(short["settings"]).items()
+          if k not in ("iters", "chunks")}
+  assert same == {k: v for k, v in _experiment(committed["settings"]).items()
+                  if k not in ("iters", "chunks")}, name
+  k_short, k_full = short["iterations"], committed["iterations"]
+  common = sorted(set(k_short) & set(k_full))
+  assert len(common) >= 6 and common[0] == 0, (name, common[:3])
+  pick_short = [k_short.index(k) for k in common]
+  pick_full = [k_full.index(k) for k in common]
+  _assert_curves_match(
+      {t: np.asarray(c)[pick_short] for t, c in short["curves"].items()},
+      {t: np.asarray(c)[pick_full] for t, c in committed["curves"].items()},
+      f"{name} (quick run)")

@@ -91,8 +91,8 @@ def test_cells_equal_independent_runs(sweeps):
 def test_statuses_cover_the_phase_diagram(sweeps):
   res = sweeps["generic"]
   # tau = 2 converges in every game; tau = 0 (multiplicative weights) does not.
-  assert np.all(res.status[:, 2, :] == jaxnpg._sweep.CONVERGED)
-  assert np.all(res.status[:, 0, :] != jaxnpg._sweep.CONVERGED)
+  assert np.all(res.status[:, 2, :] == jaxnpg.Status.CONVERGED)
+  assert np.all(res.status[:, 0, :] != jaxnpg.Status.CONVERGED)
   assert np.all(res.iterations_to_tol[:, 2, :] > 0)
   assert np.all(res.iterations_to_tol[:, 0, :] == -1)
   assert res.converged_fraction().shape == (3, 2)
@@ -181,7 +181,7 @@ def test_one_bad_cell_never_aborts_the_batch(x64):
   game = jaxnpg.NormalFormGame(R, num_agents=2)
   res = jaxnpg.sweep(game=game, init="uniform", taus=[1e-3, 1.0], etas=[0.1],
                      num_iters=40, record_every=2, quiet=True)
-  assert res.status[1, 0, 0] == jaxnpg._sweep.BLEW_UP
+  assert res.status[1, 0, 0] == jaxnpg.Status.BLEW_UP
   alone = jaxnpg.sweep(game=jaxnpg.NormalFormGame(R[:1], num_agents=2),
                        init="uniform", taus=[1e-3, 1.0], etas=[0.1],
                        num_iters=40, record_every=2, quiet=True)
@@ -195,8 +195,8 @@ def test_stalled_and_converged_on_matching_pennies(x64):
   init = (jnp.log(jnp.array([[0.8, 0.2]])), jnp.log(jnp.array([[0.3, 0.7]])))
   res = jaxnpg.sweep(game=game, init=init, taus=[0.0, 1.0], etas=[0.1],
                      num_iters=400, quiet=True)
-  assert res.status[0, 0, 0] == jaxnpg._sweep.STALLED   # MWU cycles
-  assert res.status[0, 1, 0] == jaxnpg._sweep.CONVERGED
+  assert res.status[0, 0, 0] == jaxnpg.Status.STALLED   # MWU cycles
+  assert res.status[0, 1, 0] == jaxnpg.Status.CONVERGED
   assert res.monotone[0, 1, 0] and not res.monotone[0, 0, 0]
 
 

@@ -66,7 +66,7 @@ def _check_cell(res, index, run):
   hit = np.nonzero(qre <= TOL)[0]
   want = int(np.asarray(run.iterations)[hit[0]]) if hit.size else -1
   assert res.iterations_to_tol[index] == want
-  assert (res.status[index] == jaxnpg._sweep.CONVERGED) == (qre[-1] <= TOL)
+  assert (res.status[index] == jaxnpg.Status.CONVERGED) == (qre[-1] <= TOL)
 
 
 @pytest.mark.parametrize("name, algorithm", [("optimistic_npg", "optimistic_npg"),
@@ -148,7 +148,7 @@ def test_user_game_batch_uses_its_positions_for_keys(x64):
 def test_summary_and_merge_seeds_against_numpy(swept):
   res = swept["sampled_npg"]
   summ = res.summary()
-  conv = res.status == jaxnpg._sweep.CONVERGED            # (G, T, E, S)
+  conv = res.status == jaxnpg.Status.CONVERGED            # (G, T, E, S)
   rate = res.linear_rate.astype(float)
   for t in range(2):
     per_seed = [conv[:, t, 0, s].mean() for s in range(3)]

@@ -1,0 +1,44 @@
+"""Verdict codes shared by ``run``, ``solve`` and ``sweep`` (public as ``jaxnpg.Status``).
+
+One notion of convergence everywhere: a result is ``CONVERGED`` only when the user's
+tolerance was met by a finite value. A non-finite gap or policy is ``BLEW_UP``
+(never a gap of 0). When the dtype's rounding floor for the cell lies above the
+tolerance and the measure reached that floor, the verdict is ``AT_FLOOR``: neither
+converged (the tolerance was not met) nor not converged (nothing more can be gained
+in this dtype).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.IntEnum):
+  """Verdict of one run, solve or sweep cell (stored as ``int8``).
+
+  Attributes:
+    CONVERGED: the measure (QRE-gap, or the fixed-point residual for ``solve``)
+      fell to ``tol`` or below, and every value was finite.
+    NOT_CONVERGED: finite, above ``tol`` at the end, still making progress.
+    BLEW_UP: a policy or gap became NaN or infinite (the gaps are then NaN).
+    STALLED: above ``tol``, and over the fitted tail the gap fell by less than a
+      factor 2 (or no rate could be fitted): the run is not heading to ``tol``.
+    AT_FLOOR: above ``tol`` but at or below the dtype's rounding floor for the
+      cell, which lies above ``tol``: this dtype cannot resolve ``tol`` here
+      (use float64 or a larger ``tol``).
+  """
+
+  CONVERGED = 0
+  NOT_CONVERGED = 1
+  BLEW_UP = 2
+  STALLED = 3
+  AT_FLOOR = 4
+
+  @property
+  def label(self) -> str:
+    """The human-readable name (``STATUS_NAMES[code]``)."""
+    return STATUS_NAMES[int(self)]
+
+
+STATUS_NAMES = ("converged", "not converged", "blew up", "stalled",
+                "at the rounding floor")
