@@ -12,6 +12,8 @@ in Gambit's logit QRE); ``eta`` the step size.
 
 from importlib import metadata as _metadata
 
+from jaxnpg._atlas import (REGIMES, AtlasResult, Regime, atlas, load_atlas,
+                           regimes)
 from jaxnpg._algorithms import (ALGORITHMS, NPG, OptimisticNPG, PolicyGradient,
                                 SampledNPG)
 from jaxnpg._attractors import (ATTRACTOR_NAMES, Attractor, AttractorResult,
@@ -42,7 +44,7 @@ from jaxnpg._step_sizes import paper_eta
 from jaxnpg._store import load_sweep
 from jaxnpg._status import STATUS_NAMES, Status
 from jaxnpg._sweep import SweepResult, family_game, sweep
-from jaxnpg._sweep import sweep_key
+from jaxnpg._sweep import init_key, sweep_key
 from jaxnpg import theory
 from jaxnpg.theory import local_rate
 
@@ -114,6 +116,13 @@ __all__ = [
     "ATTRACTOR_NAMES",
     "Attractor",
     "AttractorResult",
+    "AtlasResult",
+    "REGIMES",
+    "Regime",
+    "atlas",
+    "init_key",
+    "load_atlas",
+    "regimes",
     "LyapunovResult",
     "attractor",
     "classify",

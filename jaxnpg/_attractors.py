@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnpg import _gaps, _stacking, _tolerance
 from jaxnpg._lyapunov import check_lengths, npg_map, prepare, propagate
@@ -233,7 +234,7 @@ def attractor(game, tau, eta, num_iters: int, *, init=None, burn_in: int = 1000,
   if tol is None:
     tol = _tolerance.default_residual_tol(game.dtype)
   if period_tol is None:
-    period_tol = float(jnp.sqrt(jnp.finfo(game.dtype).eps))
+    period_tol = float(np.sqrt(np.finfo(game.dtype).eps))   # also when traced
   return _attractor(game, tau, eta, logp, tangent, tol, period_tol, threshold,
                     burn_in=burn_in, num_iters=num_iters, num_blocks=num_blocks,
                     max_period=max_period, floor_aware=floor_aware)

@@ -113,7 +113,8 @@ def propagate(game, tau, eta, logp, tangent, *, burn_in, num_iters, num_blocks):
       return (lp, v, total + jnp.log(norm)), None
 
     def run(lp, v):
-      zero = jnp.zeros((), dtype)
+      # Derived from the state, so that it varies like it under shard_map.
+      zero = jnp.zeros_like(_norm(v), dtype)
       (lp, v, total), _ = _stacking.scan(body, (lp, v, zero), None,
                                          length=length)
       return lp, v, total

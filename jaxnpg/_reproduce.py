@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxnpg import _paper, _plots
+from jaxnpg import _atlas, _paper, _plots
 
 
 class PhaseSpec(NamedTuple):
@@ -133,3 +134,105 @@ def reproduce(out_dir, figures=("1", "2a", "2b", "2c"), *, quick: bool = False,
     json.dump({"figures": list(figures), "quick": quick, "seed": seed,
                "device": str(jax.devices()[0]), "files": files}, f, indent=2)
   return {"figures": data, "phases": results, "files": files}
+
+
+class AtlasSpec(NamedTuple):
+  """One (rho, tau) atlas of ``jaxnpg reproduce --atlas`` (full size / quick size)."""
+  num_actions: tuple[tuple[int, ...], tuple[int, ...]]
+  correlations: tuple[int, int]            # count of rho values, full / quick
+  games: tuple[int, int]
+
+
+# 2 agents with 50 actions as in Galla & Farmer (2013); fewer actions for more
+# agents. rho runs over [-1/(n-1), 1] (zero-sum to identical interest).
+ATLAS = {
+    2: AtlasSpec(((50, 50), (8, 8)), (9, 3), (48, 6)),
+    3: AtlasSpec(((8, 8, 8), (4, 4, 4)), (9, 3), (48, 6)),
+    4: AtlasSpec(((5, 5, 5, 5), (3, 3, 3, 3)), (9, 3), (48, 6)),
+}
+# Shared settings: (full, quick).
+ATLAS_TAUS = ((1e-2, 2.0, 12), (2e-2, 1.0, 4))   # log-spaced lo, hi, count
+ATLAS_ITERS = ((1000, 1000), (200, 200))          # (num_iters, burn_in)
+ATLAS_INITS = (4, 2)
+ATLAS_ETA = 1.0                                   # Galla & Farmer's beta
+ATLAS_THEORY_GAMES = (32, 4)
+
+
+def atlas_correlations(n: int, count: int) -> np.ndarray:
+  """``count`` values of rho, linear from ``-1/(n-1)`` (zero-sum) to 1."""
+  return np.linspace(-1.0 / (n - 1), 1.0, count)
+
+
+def reproduce_atlas(out_dir, *, quick: bool = False, seed: int = 0,
+                    quiet: bool = False, store: bool = True,
+                    agents=(2, 3, 4),
+                    log: Callable[[str], None] = print) -> dict:
+  """The learning-dynamics atlas: (rho, tau) regime maps for 2, 3 and 4 agents.
+
+  For each number of agents ``n`` (:data:`ATLAS`), :func:`jaxnpg.atlas` sweeps
+  covariant games over rho (:func:`atlas_correlations`) and tau
+  (:data:`ATLAS_TAUS`) at ``eta = 1`` (Galla & Farmer's ``eta = beta = 1``, so
+  ``tau = alpha / beta``), with :data:`ATLAS_INITS` starts per game, and the
+  predicted stability boundary (:func:`jaxnpg._atlas.predicted_boundary`) is
+  computed on the first :data:`ATLAS_THEORY_GAMES` games of each rho. Writes into
+  ``out_dir/atlas``: ``atlas_<n>_agents_regimes.png``,
+  ``atlas_<n>_agents_exponent.png``, ``atlas_regimes.png`` (all ``n`` side by
+  side) and ``atlas.json`` with every number drawn (regime fractions, median
+  exponents, boundary, settings). With ``store`` the sweeps are kept (resumable)
+  in ``out_dir/atlas/data``.
+
+  Returns:
+    ``{"atlases": {n: AtlasResult}, "boundaries": {n: (R, 1)}, "files": [...],
+    "json": dict}``.
+  """
+  folder = os.path.join(out_dir, "atlas")
+  os.makedirs(folder, exist_ok=True)
+  q = int(bool(quick))
+  lo, hi, count = ATLAS_TAUS[q]
+  taus = np.geomspace(lo, hi, count)
+  iters, burn_in = ATLAS_ITERS[q]
+  results, boundaries, files, summary = {}, {}, [], {}
+  with tempfile.TemporaryDirectory() as scratch:
+    data = os.path.join(folder, "data") if store else scratch
+    for n in agents:
+      spec = ATLAS[n]
+      start = time.perf_counter()
+      rhos = atlas_correlations(n, spec.correlations[q])
+      res = _atlas.atlas(
+          "covariant", num_actions=spec.num_actions[q], values=rhos, taus=taus,
+          etas=[ATLAS_ETA], num_games=spec.games[q], num_inits=ATLAS_INITS[q],
+          num_iters=iters, burn_in=burn_in, seed=seed, quiet=quiet,
+          out=os.path.join(data, f"agents_{n}"))
+      swept = time.perf_counter() - start
+      boundary = _atlas.predicted_boundary(
+          res, max_games=ATLAS_THEORY_GAMES[q])
+      seconds = time.perf_counter() - start
+      results[n], boundaries[n] = res, boundary
+      paths = _plots.plot_atlas(res, folder, boundary=boundary)
+      for name, path in paths.items():
+        target = os.path.join(folder, f"atlas_{n}_agents_{name}.png")
+        os.replace(path, target)
+        files.append(target)
+      entry = res.summary(boundary)
+      entry.update(seconds=round(seconds, 2), sweep_seconds=round(swept, 2),
+                   theory_games=min(ATLAS_THEORY_GAMES[q], spec.games[q]))
+      summary[str(n)] = entry
+      log(f"atlas {n} agents {spec.num_actions[q]}: {len(rhos)} rho x "
+          f"{len(taus)} tau x {spec.games[q]} games x {ATLAS_INITS[q]} starts, "
+          f"{seconds:.1f}s")
+  overview = _plots.plot_atlas_overview(
+      [results[n] for n in agents], os.path.join(folder, "atlas_regimes.png"),
+      boundaries=[boundaries[n] for n in agents])
+  files.append(overview)
+  doc = {"quick": bool(quick), "seed": seed, "eta": ATLAS_ETA,
+         "device": str(jax.devices()[0]),
+         "settings": ("covariant games; eta = 1 = Galla & Farmer's beta, so tau "
+                      "= alpha / beta; Gamma = (n-1) rho; regimes per cell: "
+                      "multiple fixed points if >= 2 distinct converged limits "
+                      "among the starts, else the attractor of start 0"),
+         "atlases": summary, "files": [os.path.basename(f) for f in files]}
+  with open(os.path.join(folder, "atlas.json"), "w") as f:
+    json.dump(doc, f, indent=1)
+  files.append(os.path.join(folder, "atlas.json"))
+  return {"atlases": results, "boundaries": boundaries, "files": files,
+          "json": doc}

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxnpg import _gaps, _stacking, _tolerance
@@ -226,9 +227,10 @@ def check_tol(tol) -> None:
   """Raise ``ValueError`` unless ``tol`` is None or a finite scalar ``> 0``."""
   if tol is None or not is_concrete(tol):
     return
-  if jnp.ndim(tol) != 0:
-    raise ValueError(f"`tol` must be a scalar, got shape {jnp.shape(tol)}.")
-  value = float(tol)
+  arr = np.asarray(tol)
+  if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+    raise ValueError(f"`tol` must be a scalar number, got {tol!r}.")
+  value = float(arr)
   if not (value > 0 and value < float("inf")):
     raise ValueError(f"`tol` must be a finite number > 0, got {tol}.")
 

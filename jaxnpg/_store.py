@@ -70,13 +70,21 @@ LOCK = ".jaxnpg-sweep.lock"
 FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
           "status")
 TRAJECTORY_FIELDS = ("qre_gap_trajectory", "ne_gap_trajectory")
+# Optional per-cell fields: a chunk holds them exactly when the sweep recorded
+# them (params ``lyapunov``; ``num_inits`` for the last), never otherwise.
+ATLAS_FIELDS = ("exponent", "exponent_stderr", "attractor", "period")
+INITS_FIELDS = ("num_fixed_points",)
 # The dtype kind each stored array must have ("f" arrays: the sweep's dtype).
 _KINDS = {"qre_gap": "f", "ne_gap": "f", "iterations_to_tol": "iu",
           "linear_rate": "f", "monotone": "b", "status": "iu",
-          "qre_gap_trajectory": "f", "ne_gap_trajectory": "f"}
+          "qre_gap_trajectory": "f", "ne_gap_trajectory": "f",
+          "exponent": "f", "exponent_stderr": "f", "attractor": "i",
+          "period": "iu", "num_fixed_points": "iu"}
 # Parameters added after the first sweeps were written: a manifest without them
 # holds a sweep with these values.
-PARAM_DEFAULTS = {"algorithm": "npg", "algorithm_options": {}, "num_seeds": None}
+PARAM_DEFAULTS = {"algorithm": "npg", "algorithm_options": {}, "num_seeds": None,
+                  "lyapunov": False, "num_inits": None, "burn_in": None,
+                  "max_period": None}
 _TEMP = re.compile(r"^\..+\.tmp-\d+$|^\.write-probe-\d+$")
 
 
@@ -425,6 +433,9 @@ _PARAM_CHECKS = {
     "algorithm": (lambda x: isinstance(x, str), "a string"),
     "algorithm_options": (lambda x: isinstance(x, dict), "an object"),
     "dtype": (lambda x: x is None or isinstance(x, str), "a string"),
+    "lyapunov": (lambda x: isinstance(x, bool), "a boolean"),
+    "num_inits": (lambda x: x is None or _is_int(x, 1),
+                  "null or an integer >= 1"),
 }
 
 
@@ -674,9 +685,7 @@ class SweepStore:
 
   # ---------------------------------------------------------------- chunks
   def expected_fields(self) -> tuple[str, ...]:
-    if self.manifest["params"].get("trajectory_points", 0):
-      return FIELDS + TRAJECTORY_FIELDS
-    return FIELDS
+    return tuple(self._expected_shapes(0))
 
   def is_complete(self, c: int) -> bool:
     """True when chunk ``c`` is listed, its checksum matches and it loads with
@@ -720,6 +729,10 @@ class SweepStore:
       records = _record_iterations(p["num_iters"], p["record_every"]).size
       points = _traj_indices(records, p["trajectory_points"]).size
       shapes.update({name: shape + (points,) for name in TRAJECTORY_FIELDS})
+    if p["lyapunov"]:
+      shapes.update({name: shape for name in ATLAS_FIELDS})
+      if p["num_inits"] is not None:
+        shapes.update({name: shape for name in INITS_FIELDS})
     return shapes
 
   def _float_dtype(self):

@@ -43,6 +43,7 @@ import numpy as np
 from jax import lax
 
 from jaxnpg import _dense_batch
+from jaxnpg import _attractors
 from jaxnpg._algorithms import NPG, describe_algorithm, get_algorithm
 from jaxnpg._families import FAMILIES, make_game
 from jaxnpg._policy import random_policy, uniform_policy
@@ -61,6 +62,10 @@ METHODS = ("auto", "dense", "generic")
 CELL_FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
                "status")
 TRAJECTORY_FIELDS = ("qre_gap_trajectory", "ne_gap_trajectory")
+# Per-cell atlas fields, recorded only with ``lyapunov=True`` (the last one only
+# with ``num_inits``); None in a SweepResult otherwise.
+ATLAS_FIELDS = ("exponent", "exponent_stderr", "attractor", "period")
+INITS_FIELDS = ("num_fixed_points",)
 
 # Target cells per CPU block (the working set then stays in L2) and per chunk.
 _CPU_BLOCK_CELLS = 4096
@@ -108,6 +113,18 @@ class SweepResult:
       ``num_seeds``, ...), versions, device, chunking (JSON-able).
     seed: ``(S,)`` seed indices ``0 .. S-1``, or None when the sweep has no seed
       axis.
+    exponent: ``(G, T, E)`` largest Lyapunov exponent per step of the NPG map
+      along the cell's trajectory from init 0 (:func:`jaxnpg.attractor`), or
+      None when the sweep was run without ``lyapunov``.
+    exponent_stderr: ``(G, T, E)`` its standard error (block means), or None.
+    attractor: ``(G, T, E)`` int8 :class:`jaxnpg.Attractor` code of init 0's
+      run (0 fixed point, 1 periodic, 2 chaotic, 3 undetermined), or None.
+    period: ``(G, T, E)`` int, the detected period of init 0's run (1: fixed
+      point; 0: none up to ``max_period``), or None.
+    num_fixed_points: ``(G, T, E)`` int, the number of distinct fixed points
+      among the limits of the ``K = num_inits`` starts that converged
+      (:func:`jaxnpg.count_distinct`, ``tol=1e-3``), or None without
+      ``num_inits``.
   """
   game: np.ndarray
   tau: np.ndarray
@@ -125,6 +142,17 @@ class SweepResult:
   ne_gap_trajectory: np.ndarray | None = None
   attrs: dict = dataclasses.field(default_factory=dict)
   seed: np.ndarray | None = None
+  exponent: np.ndarray | None = None
+  exponent_stderr: np.ndarray | None = None
+  attractor: np.ndarray | None = None
+  period: np.ndarray | None = None
+  num_fixed_points: np.ndarray | None = None
+
+  @property
+  def cell_fields(self) -> tuple[str, ...]:
+    """Names of the per-cell fields this result holds (atlas fields if recorded)."""
+    return CELL_FIELDS + tuple(f for f in ATLAS_FIELDS + INITS_FIELDS
+                               if getattr(self, f) is not None)
 
   @property
   def algorithm(self) -> str:
@@ -140,7 +168,7 @@ class SweepResult:
   def dims(self) -> dict[str, tuple[str, ...]]:
     """Axis names of every array field."""
     cell = ("game", "tau", "eta") + (() if self.seed is None else ("seed",))
-    dims = {f: cell for f in CELL_FIELDS}
+    dims = {f: cell for f in self.cell_fields}
     dims["step_size"] = ("tau", "eta")
     if self.qre_gap_trajectory is not None:
       for f in TRAJECTORY_FIELDS:
@@ -210,7 +238,8 @@ class SweepResult:
       x = np.moveaxis(x, 3, 1)                       # (G, S, T, E, ...)
       return x.reshape((x.shape[0] * S,) + x.shape[2:])
 
-    fields = {f: fold(getattr(self, f)) for f in CELL_FIELDS + TRAJECTORY_FIELDS}
+    fields = {f: fold(getattr(self, f)) for f in
+              CELL_FIELDS + TRAJECTORY_FIELDS + ATLAS_FIELDS + INITS_FIELDS}
     return dataclasses.replace(self, game=np.repeat(self.game, S), seed=None,
                                attrs={**self.attrs, "merged_seeds": S}, **fields)
 
@@ -264,7 +293,7 @@ class SweepResult:
     if self.seed is not None:
       cols["seed"] = self.seed[grids[3].ravel()]
     cols["step_size"] = self.step_size[t, e]
-    for name in CELL_FIELDS:
+    for name in self.cell_fields:
       cols[name] = getattr(self, name).ravel()
     cols["status_name"] = np.asarray(STATUS_NAMES)[self.status.ravel()]
     return pd.DataFrame(cols)
@@ -273,9 +302,12 @@ class SweepResult:
     traj = (f", trajectories of {len(self.iteration)} points"
             if self.qre_gap_trajectory is not None else "")
     seeds = f", seeds={self.seed.size}" if self.seed is not None else ""
+    atlas = ", exponents" if self.exponent is not None else ""
+    if self.num_fixed_points is not None:
+      atlas += f", {self.attrs.get('num_inits')} inits"
     return (f"SweepResult({self.algorithm}, games={self.shape[0]}, "
             f"taus={self.shape[1]}, etas={self.shape[2]} ({self.eta_rule})"
-            f"{seeds}{traj}, status={self.status_counts()})")
+            f"{seeds}{traj}{atlas}, status={self.status_counts()})")
 
 
 # --------------------------------------------------------------------------------
@@ -414,6 +446,30 @@ def sweep_key(seed: int, index, seed_index=0):
   return jax.random.fold_in(jax.random.fold_in(key, 2), seed_index)
 
 
+def init_key(seed: int, index, init_index):
+  """The ``jax.random`` key of start ``init_index >= 1`` of game ``index`` (atlas).
+
+  With ``num_inits=K``, game ``index`` of a sweep with ``seed`` runs its attractor
+  classification from ``K`` initial policies: start 0 is the sweep's own initial
+  policy (:func:`family_game`'s, or the given one), and start ``k >= 1`` is a
+  Dirichlet(1) policy (drawn in float32, as :func:`family_game` draws) from the
+  key ``fold_in(fold_in(fold_in(key(seed), index), 3), k)``, next to the game's
+  (``..., 0)``), initial policy's (``..., 1)``) and :func:`sweep_key`'s
+  (``..., 2)``) keys. The same starts serve every ``(tau, eta)`` of the game.
+  Vmappable over ``index`` and ``init_index``.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game, _ = jaxnpg.family_game("covariant", 0, 5, (4, 4))
+    >>> start_2 = jaxnpg.random_policy(jaxnpg.init_key(0, 5, 2), game,
+    ...                                draw_dtype=jax.numpy.float32)
+    >>> [lp.shape for lp in start_2]      # start 2 of game 5 of such a sweep
+    [(4,), (4,)]
+  """
+  key = jax.random.fold_in(jax.random.key(seed), index)
+  return jax.random.fold_in(jax.random.fold_in(key, 3), init_index)
+
+
 def _game_digest(game, init) -> str:
   h = hashlib.sha256()
   leaves, treedef = jax.tree_util.tree_flatten((game, init))
@@ -476,6 +532,49 @@ def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
   return jax.vmap(cells, (0, 0, 0, None, None))(game, logp, keys, tau, eta)
 
 
+def _atlas_cells(game, logp, indices, seed, tau, eta, *, num_inits, num_iters,
+                 burn_in, max_period, per_scale):
+  """Atlas fields of a block of games: ``{name: (B, P)}`` (see ``ATLAS_FIELDS``).
+
+  Every cell runs :func:`jaxnpg.attractor` from each of its game's ``K`` starts
+  (:func:`init_key`); the fields are those of start 0, and with ``num_inits``
+  ``num_fixed_points`` counts the distinct limits of the starts that converged.
+  """
+  K = 1 if num_inits is None else num_inits
+
+  def starts(g, lp, i):                                    # (K, *shape) each
+    if K == 1:
+      return tuple(x[None] for x in lp)
+    extra = jax.vmap(lambda k: random_policy(init_key(seed, i, k), g,
+                                             draw_dtype=jnp.float32))(
+        jnp.arange(1, K))
+    return tuple(jnp.concatenate([x[None], y], axis=0)
+                 for x, y in zip(lp, extra))
+
+  def one(g, lp, t, e):
+    if per_scale:
+      e = e / g.step_scale
+    return _attractors.attractor(g, t, e, num_iters, init=lp, burn_in=burn_in,
+                                 max_period=max_period)
+
+  def game_cells(g, lp, i):
+    inits = starts(g, lp, i)
+    per_init = jax.vmap(one, (None, 0, None, None))            # (K, ...)
+    res = jax.vmap(per_init, (None, None, 0, 0))(g, inits, tau, eta)  # (P, K)
+    out = {"exponent": res.exponent[:, 0],
+           "exponent_stderr": res.stderr[:, 0],
+           "attractor": res.attractor[:, 0],
+           "period": res.period[:, 0]}
+    if num_inits is not None:
+      out["num_fixed_points"] = jax.vmap(
+          lambda lps, ok: _attractors.count_distinct(lps, valid=ok))(
+              res.logp, res.converged)
+    return out
+
+  tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
+  return jax.vmap(game_cells)(game, logp, indices)
+
+
 class _Plan:
   """Everything static about one sweep: cells, games, layout."""
 
@@ -483,12 +582,19 @@ class _Plan:
     self.__dict__.update(kw)
 
   def static_key(self):
-    """What the compiled chunk depends on besides input shapes (hashable)."""
+    """What the compiled chunk depends on besides input shapes (hashable).
+
+    Options named in ``traced_options`` enter as inputs, not constants (so that
+    one compiled chunk serves every value; see :func:`jaxnpg.atlas`).
+    """
+    traced = tuple(getattr(self, "traced_options", ()))
+    options = tuple(sorted((k, "<input>" if k in traced else v)
+                           for k, v in self.family_options.items()))
     return (self.source, self.family, self.num_actions,
-            tuple(sorted(self.family_options.items())), self.init, self.dense,
+            (options, traced), self.init, self.dense,
             self.num_iters, self.record_every, tuple(self.traj_idx.tolist()),
             self.tail, self.block_games, tuple(self.devices), self.platform,
-            self.algorithm, self.num_seeds, self.eta_rule)
+            self.algorithm, self.num_seeds, self.eta_rule, self.atlas)
 
 
 @functools.lru_cache(maxsize=32)
@@ -502,7 +608,9 @@ def _chunk_fn(static_key):
   ``tol``. Outputs have the axes ``(games, P[, S], ...)``.
   """
   (source, family, num_actions, options, init, dense, num_iters, record_every,
-   traj_idx, tail, block, devices, _, algorithm, num_seeds, eta_rule) = static_key
+   traj_idx, tail, block, devices, _, algorithm, num_seeds, eta_rule,
+   atlas) = static_key
+  options, traced = options
   options = dict(options)
   traj_idx = np.asarray(traj_idx, dtype=np.int64)
   rec_iters = _record_iterations(num_iters, record_every)
@@ -519,11 +627,12 @@ def _chunk_fn(static_key):
                        floor.reshape(-1))
     return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
-  def block_fn(args, tau, eta, seed, tol):
+  def block_fn(args, tau, eta, seed, tol, values):
     if source == "family":
       (indices,) = args
+      opts = {**options, **dict(zip(traced, values))}
       game, logp = jax.vmap(lambda i: family_game(
-          family, seed, i, num_actions, options, init))(indices)
+          family, seed, i, num_actions, opts, init))(indices)
     else:
       game, logp, indices = args
     keys = None
@@ -540,21 +649,27 @@ def _chunk_fn(static_key):
       out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
     elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1
       out = jax.tree_util.tree_map(lambda x: x[:, :, None], out)
+    if atlas is not None:            # (lyapunov: num_inits, burn_in, max_period)
+      num_inits, burn_in, max_period = atlas
+      out.update(_atlas_cells(game, logp, indices, seed, tau, eta,
+                              num_inits=num_inits, num_iters=num_iters,
+                              burn_in=burn_in, max_period=max_period,
+                              per_scale=eta_rule == "paper"))
     return out
 
-  def local(args, tau, eta, seed, tol):
+  def local(args, tau, eta, seed, tol, *values):
     lead = jax.tree_util.tree_leaves(args)[0].shape[0]
     nb = lead // block
     blocks = jax.tree_util.tree_map(
         lambda x: x.reshape((nb, block) + x.shape[1:]), args)
-    out = lax.map(lambda a: block_fn(a, tau, eta, seed, tol), blocks)
+    out = lax.map(lambda a: block_fn(a, tau, eta, seed, tol, values), blocks)
     return jax.tree_util.tree_map(
         lambda x: x.reshape((nb * block,) + x.shape[2:]), out)
 
   spec = jax.sharding.PartitionSpec
   mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
   sharded = jax.shard_map(local, mesh=mesh,
-                          in_specs=(spec("games"), spec(), spec(), spec(), spec()),
+                          in_specs=(spec("games"),) + (spec(),) * (4 + len(traced)),
                           out_specs=spec("games"))
   return jax.jit(sharded)
 
@@ -616,7 +731,9 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
           devices: Sequence[Any] | None = None, out: str | os.PathLike | None = None,
           quiet: bool = False,
           on_chunk: Callable[[dict], None] | None = None,
-          algorithm="npg", num_seeds: int | None = None) -> SweepResult:
+          algorithm="npg", num_seeds: int | None = None,
+          lyapunov: bool = False, num_inits: int | None = None,
+          burn_in: int | None = None, max_period: int = 16) -> SweepResult:
   """Run NPG (or another algorithm) on every (game, tau, eta) cell and record it.
 
   Every cell starts from its game's initial policy (the same for all ``tau`` and
@@ -653,6 +770,21 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   holding independent repetitions ``s = 0 .. S-1``, and ``SweepResult.summary()``
   reports mean and spread over them. Without ``num_seeds`` there is no seed axis
   and every cell uses ``s = 0``, so it equals seed 0 of a seeded sweep.
+
+  Atlas fields (``lyapunov=True``; plain NPG only): every cell also runs
+  :func:`jaxnpg.attractor` ``(game, tau, eta, num_iters, init=..., burn_in=...,
+  max_period=...)`` from its game's initial policy (the same start as the gap
+  fields), a second trajectory with its tangent: ``burn_in + num_iters +
+  2 * max_period`` more steps per start. The cell records the largest Lyapunov
+  exponent and its standard error, the :class:`jaxnpg.Attractor` code and the
+  period. With ``num_inits=K`` the run is repeated from ``K`` starts per game
+  (start 0 the sweep's, starts ``k >= 1`` from :func:`init_key`); the exponent,
+  attractor and period stay those of start 0, and ``num_fixed_points`` counts the
+  distinct fixed points among the limits of the starts that converged
+  (:func:`jaxnpg.count_distinct`, max-abs distance ``1e-3`` in log-policy space),
+  so ``>= 2`` means several stable fixed points. Without ``lyapunov`` none of
+  this is computed (the compiled program is the one of a plain sweep) and the
+  fields are None.
 
   Args:
     family: a registered family name (default ``"random"``); leave None with
@@ -695,6 +827,13 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
     num_seeds: repetitions of a stochastic algorithm with independent keys; adds
       the ``seed`` axis (also for ``num_seeds=1``). Deterministic algorithms
       accept only ``None`` or 1.
+    lyapunov: also record the atlas fields (see above); plain NPG without
+      seeds only.
+    num_inits: ``K >= 1`` starts per game for ``num_fixed_points`` (needs
+      ``lyapunov``).
+    burn_in: steps of each attractor run before the exponent is averaged over
+      ``num_iters`` steps (default: ``num_iters``).
+    max_period: largest period the attractor runs look for (default 16).
 
   Returns:
     A :class:`SweepResult`; ``attrs`` holds the parameters and the chosen chunking.
@@ -713,16 +852,33 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
     >>> bool((res.status[:, 1] == 0).all())   # tau = 1 converges in every game
     True
   """
+  return _sweep(family=family, num_actions=num_actions, num_games=num_games,
+                seed=seed, game=game, init=init, family_options=family_options,
+                taus=taus, etas=etas, eta_multipliers=eta_multipliers,
+                num_iters=num_iters, tol=tol, record_every=record_every,
+                trajectory_points=trajectory_points, tail=tail, method=method,
+                chunk_games=chunk_games, memory_budget=memory_budget,
+                devices=devices, algorithm=algorithm, num_seeds=num_seeds,
+                lyapunov=lyapunov, num_inits=num_inits, burn_in=burn_in,
+                max_period=max_period, out=out, quiet=quiet, on_chunk=on_chunk)
+
+
+def _sweep(*, out, quiet, on_chunk, traced_options=(), **kwargs):
+  """:func:`sweep`, where the family options named in ``traced_options`` (numbers)
+  are inputs of the compiled chunk instead of constants: sweeps that differ only
+  in their values share one compilation (``jaxnpg.atlas`` runs one per value).
+  Results are those of :func:`sweep` with the same arguments."""
   from jaxnpg import _store
 
-  plan = _plan(family=family, num_actions=num_actions, num_games=num_games,
-               seed=seed, game=game, init=init, family_options=family_options,
-               taus=taus, etas=etas, eta_multipliers=eta_multipliers,
-               num_iters=num_iters, tol=tol, record_every=record_every,
-               trajectory_points=trajectory_points, tail=tail, method=method,
-               chunk_games=chunk_games, memory_budget=memory_budget,
-               devices=devices, algorithm=algorithm, num_seeds=num_seeds,
-               recorded=out is not None)
+  plan = _plan(recorded=out is not None, **kwargs)
+  chunk_games = kwargs["chunk_games"]
+  for name in traced_options:
+    value = plan.family_options.get(name)
+    if plan.source != "family" or isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)):
+      raise ValueError(f"Family option {name!r} must be a number to be an "
+                       f"input of the sweep, got {value!r}.")
+  plan.traced_options = tuple(traced_options)
   store = None
   if out is not None:
     store = _store.SweepStore.open(out, plan.params, plan.layout,
@@ -736,9 +892,12 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
 def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
           taus, etas, eta_multipliers, num_iters, tol, record_every,
           trajectory_points, tail, method, chunk_games, memory_budget, devices,
-          algorithm=NPG(), num_seeds=None, recorded=False):
+          algorithm=NPG(), num_seeds=None, recorded=False, lyapunov=False,
+          num_inits=None, burn_in=None, max_period=16):
   """Check every argument and fix the static layout of the sweep."""
   algorithm = get_algorithm(algorithm)
+  atlas = _check_atlas(lyapunov, num_inits, burn_in, max_period, algorithm,
+                       num_seeds, num_iters)
   if num_seeds is not None:
     num_seeds = check_positive_int(num_seeds, "num_seeds")
     if num_seeds > 1 and not algorithm.uses_key:
@@ -871,6 +1030,10 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
   samples = int(getattr(algorithm, "num_samples", 0))  # sampled_npg's draws
   per_cell_work += itemsize * 4 * samples * (len(num_actions) + policy_size)
   per_cell_out = itemsize * (8 + 2 * traj_idx.size)
+  if atlas is not None:   # K attractor runs: state, tangent, period history
+    K = 1 if atlas[0] is None else atlas[0]
+    per_cell_work += itemsize * K * policy_size * (2 * atlas[2] + 16)
+    per_cell_out += itemsize * 6
   work_per_game = 4 * game_bytes + P * S * per_cell_work
   out_per_game = P * S * per_cell_out
   budget = (int(memory_budget) if memory_budget is not None
@@ -888,7 +1051,8 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
       tail=float(tail), dense=dense, dtype=dtype, all_devices=devices,
       platform=platform, budget=budget, work_per_game=work_per_game,
       out_per_game=out_per_game, proto=proto, digest=digest,
-      algorithm=algorithm, num_seeds=num_seeds, cells_per_game=P * S)
+      algorithm=algorithm, num_seeds=num_seeds, cells_per_game=P * S,
+      atlas=atlas)
   plan.params = {
       "format": "jaxnpg-sweep/1", "source": source, "family": family_name,
       "family_options": options, "num_actions": list(num_actions),
@@ -900,8 +1064,39 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
       "method": "dense" if dense else "generic",
       "algorithm": alg_name, "algorithm_options": alg_options,
       "num_seeds": num_seeds,
+      "lyapunov": atlas is not None,
+      "num_inits": None if atlas is None else atlas[0],
+      "burn_in": None if atlas is None else atlas[1],
+      "max_period": None if atlas is None else atlas[2],
   }
   return _layout(plan, chunk_games)
+
+
+def _check_atlas(lyapunov, num_inits, burn_in, max_period, algorithm, num_seeds,
+                 num_iters):
+  """``None`` (no atlas fields) or ``(num_inits, burn_in, max_period)``."""
+  if not isinstance(lyapunov, (bool, np.bool_)):
+    raise ValueError(f"`lyapunov` must be True or False, got {lyapunov!r}.")
+  if not lyapunov:
+    if num_inits is not None:
+      raise ValueError(
+          "`num_inits` sets the starts of the attractor runs; pass "
+          "lyapunov=True with it.")
+    return None
+  if type(algorithm) is not NPG:
+    raise ValueError(
+        f"lyapunov=True classifies the exact NPG map; algorithm "
+        f"{algorithm.name!r} is not plain NPG.")
+  if num_seeds is not None:
+    raise ValueError("lyapunov=True runs the deterministic NPG map; leave "
+                     "num_seeds unset.")
+  if num_inits is not None:
+    num_inits = check_positive_int(num_inits, "num_inits")
+  num_iters = check_positive_int(num_iters, "num_iters")
+  burn_in = num_iters if burn_in is None else check_positive_int(
+      burn_in, "burn_in", allow_zero=True)
+  max_period = check_positive_int(max_period, "max_period")
+  return (num_inits, int(burn_in), int(max_period))
 
 
 def _layout(plan, chunk_games):
@@ -972,6 +1167,9 @@ def _execute(plan, store, *, quiet, on_chunk):
   seed = _global_array(plan, np.asarray(plan.seed, np.uint32), sharded=False)
   tol = (None if plan.tol is None else
          _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False))
+  values = tuple(_global_array(plan, np.asarray(plan.family_options[k],
+                                                plan.dtype), sharded=False)
+                 for k in getattr(plan, "traced_options", ()))
   todo = [c for c in range(plan.num_chunks)
           if store is None or not store.is_complete(c)]
   compiled = None
@@ -979,7 +1177,8 @@ def _execute(plan, store, *, quiet, on_chunk):
   if todo:
     args0, _ = _chunk_inputs(plan, todo[0])
     compiled = _compiled_chunk(plan, (jax.tree_util.tree_map(
-        lambda x: _global_array(plan, x, True), args0), tau, eta, seed, tol))
+        lambda x: _global_array(plan, x, True), args0), tau, eta, seed, tol)
+        + values)
   compile_seconds = time.perf_counter() - t_compile
   progress = Progress(len(todo), "chunks", quiet=quiet)
   results: dict[int, dict] = {}
@@ -990,7 +1189,8 @@ def _execute(plan, store, *, quiet, on_chunk):
   def launch(c):
     args, rng = _chunk_inputs(plan, c)
     placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True), args)
-    return compiled(placed, tau, eta, seed, tol), rng, time.perf_counter()
+    return (compiled(placed, tau, eta, seed, tol, *values), rng,
+            time.perf_counter())
 
   pending = launch(todo[0]) if todo else None
   for k, c in enumerate(todo):
@@ -1066,4 +1266,5 @@ def assemble(params: dict, chunks: dict[int, dict], num_chunks: int,
       monotone=cat["monotone"], status=cat["status"],
       qre_gap_trajectory=cat.get("qre_gap_trajectory"),
       ne_gap_trajectory=cat.get("ne_gap_trajectory"), attrs=attrs,
-      seed=None if num_seeds is None else np.arange(num_seeds))
+      seed=None if num_seeds is None else np.arange(num_seeds),
+      **{f: cat.get(f) for f in ATLAS_FIELDS + INITS_FIELDS})

@@ -82,6 +82,27 @@ def parse_floats(text: str, name: str) -> list[float]:
   return values
 
 
+def parse_linear(text: str, name: str) -> list[float]:
+  """Parse ``"0.5"``, ``"-0.5,0,0.5"`` or a LINEAR range ``"-0.9:1:9"`` (lo:hi:count).
+
+  Unlike :func:`parse_floats` (log-spaced ranges, for ``--taus``), the range is
+  ``numpy.linspace(lo, hi, count)``, so it may hold negative values.
+  """
+  text = text.strip()
+  if ":" in text:
+    try:
+      lo, hi, count = text.split(":")
+      lo, hi, count = float(lo), float(hi), int(count)
+    except ValueError:
+      raise CliError(f"{name}: expected a value, a list '-0.5,0,0.5' or a linear "
+                     f"range 'lo:hi:count', got {text!r}.") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or count < 1:
+      raise CliError(f"{name}: a range lo:hi:count needs finite lo, hi and "
+                     f"count >= 1, got {text!r}.")
+    return [float(v) for v in np.linspace(lo, hi, count)]
+  return parse_floats(text, name)
+
+
 def parse_taus(text: str) -> list[float]:
   """``--taus``: finite entropy weights ``>= 0``."""
   taus = parse_floats(text, "--taus")
@@ -165,9 +186,16 @@ def _family_spec(args):
                    f"{', '.join(sorted(FAMILIES))}.")
   spec = FAMILIES[name]
   defaults = dict(spec.defaults or {})
+  correlation = getattr(args, "correlation", None)
+  if correlation is not None:
+    correlation = parse_linear(correlation, "--correlation")
+    if len(correlation) == 1:
+      correlation = correlation[0]
+    elif not getattr(args, "structure_ok", False):
+      raise CliError(f"--correlation: {args.command} takes one value, got "
+                     f"{len(correlation)}; jaxnpg sweep takes a list (an atlas).")
   given = {"graph": args.graph, "num_states": args.states,
-           "discount": args.discount,
-           "correlation": getattr(args, "correlation", None)}
+           "discount": args.discount, "correlation": correlation}
   flags = {"graph": "--graph", "num_states": "--states",
            "discount": "--discount", "correlation": "--correlation"}
   for key, value in given.items():
@@ -180,7 +208,8 @@ def _family_spec(args):
   _check_int(args.states, "--states")
   if args.discount is not None and not 0 <= args.discount < 1:
     raise CliError(f"--discount must be in [0, 1), got {args.discount}.")
-  if given["correlation"] is not None and not math.isfinite(given["correlation"]):
+  if given["correlation"] is not None and not all(
+      math.isfinite(v) for v in np.atleast_1d(given["correlation"])):
     raise CliError(f"--correlation must be finite, got {given['correlation']}.")
   default_actions = tuple(spec.default_actions or (3, 4, 5))
   if args.actions is not None:
@@ -219,7 +248,9 @@ def _family_spec(args):
   if "discount" in options:
     parts.append(f"discount {options['discount']:g}")
   if "correlation" in options:
-    parts.append(f"correlation {options['correlation']:g}")
+    rho = np.atleast_1d(options["correlation"])
+    parts.append(f"correlation {rho[0]:g}" if rho.size == 1 else
+                 f"correlation {rho.size} values {rho[0]:g}..{rho[-1]:g}")
   return name, actions, options, ", ".join(parts)
 
 
@@ -312,6 +343,8 @@ def _cmd_run(args) -> int:
   algorithm = _algorithm(args)
   game, where = _load_game(args)
   etas = eta_values(args.eta, taus, game.num_actions)
+  if args.eta == "paper":   # the rule sets the scaled step (Markov: eta (1-gamma))
+    etas = [e / float(np.max(game.step_scale)) for e in etas]
   _prepare_out(args.out)
   init = jaxnpg.random_policy(jax.random.fold_in(jax.random.key(args.seed), 1),
                               game)
@@ -353,12 +386,16 @@ def _cmd_run(args) -> int:
     json.dump({"settings": settings, "results": rows}, f, indent=2)
   np.savez(os.path.join(args.out, "trajectories.npz"), iterations=ks,
            qre_gap=qre, ne_gap=ne, tau=np.asarray(taus), eta=np.asarray(etas))
-  caption = (f"{where}; eta rule {args.eta}; random initial policy; "
+  eta_text = ("paper rule 1/(2(tau + 2 sum A_i))" if args.eta == "paper"
+              else f"eta {args.eta}")
+  caption = (f"{where}; {eta_text}; random initial policy; "
              f"{args.dtype}; jaxnpg {jaxnpg.__version__}")
+  title = _plots.algorithm_title(
+      args.algorithm, args.samples if args.algorithm == "sampled_npg" else None)
   png = _plots.plot_gap_curves(
       ks, {f"tau={t:g}": qre[i] for i, t in enumerate(taus)},
       os.path.join(args.out, "qre_gap.png"),
-      title="Independent NPG: QRE-gap per tau", caption=caption)
+      title=f"{title}: QRE-gap per tau", caption=caption, dtype=game.dtype)
   print(f"wrote {png}, summary.json and trajectories.npz in {args.out}")
   return 0
 
@@ -550,9 +587,17 @@ def _cmd_sweep(args) -> int:
   from jaxnpg import _store
 
   taus = parse_taus(args.taus)
+  if args.etas is None:   # covariant games: Galla & Farmer's eta = beta = 1
+    args.etas = "1" if args.family == "covariant" else "paper"
   etas, multipliers = _sweep_etas(args.etas)
   _check_common(args)
   _check_int(args.games, "--games")
+  _check_int(args.inits, "--inits")
+  _check_int(args.burn_in, "--burn-in", low=0)
+  _check_int(args.max_period, "--max-period")
+  if args.inits is not None and not args.lyapunov:
+    raise CliError("--inits sets the starts of the attractor runs; add "
+                   "--lyapunov.")
   _check_int(args.seeds, "--seeds")
   _check_int(args.trajectory, "--trajectory", low=0, note=" (0: none)")
   _check_int(args.chunk_games, "--chunk-games")
@@ -566,6 +611,9 @@ def _cmd_sweep(args) -> int:
                 out=args.out, quiet=args.quiet, algorithm=algorithm)
   if args.seeds is not None:
     kwargs["num_seeds"] = args.seeds
+  if args.lyapunov:
+    kwargs.update(lyapunov=True, num_inits=args.inits, burn_in=args.burn_in,
+                  max_period=args.max_period)
   if args.game_file:
     game = _load_game_file(args.game_file)
     where = f"game file {args.game_file}"
@@ -577,6 +625,8 @@ def _cmd_sweep(args) -> int:
     where += f", {args.games} games, seed {args.seed}"
     kwargs.update(family=family, num_actions=actions, num_games=args.games,
                   seed=args.seed, init=args.init, family_options=options)
+    if isinstance(options.get("correlation"), list):
+      return _cmd_atlas(args, kwargs, where)
   check_out = getattr(_store, "_check_out_path", None)
   if check_out is not None and args.out:   # a file, or under one: before the header
     check_out(_path(args.out))
@@ -616,6 +666,57 @@ def _cmd_sweep(args) -> int:
   return 0
 
 
+def _cmd_atlas(args, kwargs, where) -> int:
+  """``jaxnpg sweep`` with a list of --correlation values: an atlas."""
+  import jax
+  import jaxnpg
+  options = dict(kwargs.pop("family_options"))
+  values = options.pop("correlation")
+  kwargs.pop("on_chunk", None)
+  for key in ("lyapunov", "num_inits", "burn_in", "max_period"):
+    kwargs.pop(key, None)
+  from jaxnpg import _store
+  if args.out:
+    _store._check_out_path(_path(args.out))
+  print(f"jaxnpg sweep: atlas over {len(values)} correlations, {args.algorithm} "
+        f"on {where}; {len(kwargs['taus'])} tau, {args.iters} iterations, "
+        f"{args.dtype}, {jax.device_count()} {jax.devices()[0].platform} "
+        f"device(s); writing to {args.out}", file=sys.stderr)
+  res = jaxnpg.atlas(
+      kwargs.pop("family"), num_actions=kwargs.pop("num_actions"), values=values,
+      option="correlation", family_options=options or None,
+      lyapunov=args.lyapunov, num_inits=args.inits if args.lyapunov else None,
+      burn_in=args.burn_in, max_period=args.max_period, **kwargs)
+  _print_atlas_report(res, args)
+  return 0
+
+
+_REGIME_LETTERS = "UMPC?"
+
+
+def _print_atlas_report(res, args):
+  """Dominant regime per (rho, tau) as letters, or the converged fractions."""
+  rows = res.values
+  if res.sweeps[0].attractor is not None:
+    frac = res.regime_fractions()[:, :, 0]                   # (R, T, 5)
+    print("dominant regime per (rho, tau) at the first eta, with its fraction "
+          "of games")
+    print(f"{'rho':>7} " + " ".join(f"{t:>7.3g}" for t in res.tau))
+    for r, v in enumerate(rows):
+      cells = [f"{_REGIME_LETTERS[int(np.argmax(f))]}{np.max(f):.2f}"
+               for f in frac[r]]
+      print(f"{v:>7.3g} " + " ".join(f"{c:>7}" for c in cells))
+    print("legend: " + ", ".join(f"{l} {n}" for l, n in
+                                 zip(_REGIME_LETTERS, res.regime_names)))
+  else:
+    print("converged fraction per (rho, tau) at the first eta")
+    print(f"{'rho':>7} " + " ".join(f"{t:>7.3g}" for t in res.tau))
+    for r, v in enumerate(rows):
+      frac = res.sweeps[r].converged_fraction()[:, 0]
+      print(f"{v:>7.3g} " + " ".join(f"{x:>7.3f}" for x in frac))
+  print(f"wrote {args.out} (plot it with: jaxnpg plot {args.out})")
+
+
 def _print_sweep_report(res, chunks, on_disk, args):
   a = res.attrs
   skipped = sum(1 for c in chunks if c["skipped"])
@@ -653,6 +754,14 @@ def _print_sweep_report(res, chunks, on_disk, args):
                                       for e in range(shown)))
   counts = res.status_counts()
   print(f"status counts: {counts}")
+  if res.attractor is not None:
+    codes = np.bincount(res.attractor.ravel().astype(np.int64), minlength=4)
+    names = ("fixed point", "periodic", "chaotic", "undetermined")
+    text = ", ".join(f"{n}: {int(c)}" for n, c in zip(names, codes))
+    if res.num_fixed_points is not None:
+      text += (f"; cells with >= 2 distinct fixed points: "
+               f"{int(np.sum(res.num_fixed_points >= 2))}")
+    print(f"attractors (start 0): {text}")
   for line in _sweep_legend(res, paper, shown, counts):
     print(line)
   print(f"wrote {args.out} (plot it with: jaxnpg plot {args.out})")
@@ -715,6 +824,9 @@ def _cmd_plot(args) -> int:
   from jaxnpg import _plots
   if not os.path.isdir(args.folder):
     raise CliError(f"no such sweep folder {args.folder!r}.")
+  from jaxnpg import _atlas
+  if _atlas.is_atlas(args.folder):
+    return _plot_atlas(args)
   res = jaxnpg.load_sweep(args.folder, allow_partial=args.partial)
   out = args.out or os.path.join(args.folder, "plots")
   taus = parse_floats(args.taus, "--taus") if args.taus else None
@@ -738,8 +850,42 @@ def _cmd_plot(args) -> int:
   return 0
 
 
+def _plot_atlas(args) -> int:
+  import jaxnpg
+  from jaxnpg import _atlas, _plots
+  res = jaxnpg.load_atlas(args.folder)
+  out = args.out or os.path.join(args.folder, "plots")
+  if not 0 <= args.eta_index < res.eta.size:
+    raise CliError(f"--eta-index must be in [0, {res.eta.size}), got "
+                   f"{args.eta_index}.")
+  if res.sweeps[0].attractor is None:
+    raise CliError(f"the atlas in {args.folder!r} recorded no attractors (run "
+                   "it with --lyapunov); nothing to map.")
+  boundary = None
+  if args.theory:
+    try:
+      boundary = _atlas.predicted_boundary(
+          res, max_games=args.theory_games)
+    except (ValueError, TypeError, NotImplementedError) as e:
+      raise CliError(f"--theory: {e}") from None
+  paths = _plots.plot_atlas(res, out, boundary=boundary,
+                            eta_index=args.eta_index)
+  for path in paths.values():
+    print(f"wrote {path}")
+  return 0
+
+
 def _cmd_reproduce(args) -> int:
-  _setup_dtype(args.dtype)
+  if args.atlas:
+    _setup_dtype(args.dtype or "float32")
+    from jaxnpg import _reproduce
+    out = _reproduce.reproduce_atlas(args.out, quick=args.quick, seed=args.seed,
+                                     quiet=args.quiet,
+                                     store=not args.pictures_only)
+    print(f"wrote {len(out['files'])} files under "
+          f"{os.path.join(args.out, 'atlas')} (numbers in atlas.json)")
+    return 0
+  _setup_dtype(args.dtype or "float64")
   from jaxnpg import _reproduce
   figures = (tuple(_reproduce.FIGURES) if args.figure == "all"
              else tuple(f.strip() for f in args.figure.split(",")))
@@ -793,9 +939,11 @@ def _add_game_args(p):
   g.add_argument("--discount", type=float, default=None,
                  help="markov family: discount factor gamma in [0, 1) "
                  "(default: 0.9)")
-  g.add_argument("--correlation", type=float, default=None,
-                 help="covariant family: correlation of the agents' payoffs "
-                 "(default: 0)")
+  g.add_argument("--correlation", default=None,
+                 help="covariant family: correlation rho of the agents' payoffs "
+                 "(default: 0); for jaxnpg sweep also a list '-0.5,0,0.5' or a "
+                 "LINEAR range 'lo:hi:count' (e.g. -0.9:1:9), which draws an "
+                 "atlas over rho (one resumable sweep per value)")
   g.add_argument("--seed", type=int, default=0,
                  help="seed for the game and the initial policy, in [0, 2^32) "
                  "(default: 0)")
@@ -867,9 +1015,14 @@ def build_parser() -> argparse.ArgumentParser:
                  help="only the paper's figures, no family sweeps")
   p.add_argument("--pictures-only", action="store_true",
                  help="keep only PNGs and JSON settings, not the sweeps' data")
+  p.add_argument("--atlas", action="store_true",
+                 help="instead of the paper's figures, the learning-dynamics "
+                 "atlas: (rho, tau) regime maps of covariant games for 2, 3 and "
+                 "4 agents, into OUT/atlas (float32 unless --dtype)")
   p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-  p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                 help="floating point precision (default: float64)")
+  p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                 help="floating point precision (default: float64; float32 "
+                 "with --atlas)")
   p.add_argument("--out", default="runs/paper",
                  help="output folder (default: runs/paper)")
   p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -891,9 +1044,10 @@ def build_parser() -> argparse.ArgumentParser:
   a.add_argument("--taus", default="1e-2:1e2:16",
                  help="entropy weights: '0,0.1,1' or a log range 'lo:hi:count' "
                  "(default: 1e-2:1e2:16)")
-  a.add_argument("--etas", default="paper",
+  a.add_argument("--etas", default=None,
                  help="step sizes '0.01,0.02', the rule 'paper', or multipliers "
-                 "of it 'paper:0.5,1,2' (default: paper)")
+                 "of it 'paper:0.5,1,2' (default: paper; 1 for the covariant "
+                 "family, Galla & Farmer's eta = beta = 1)")
   _add_algorithm_args(a)
   a.add_argument("--seeds", type=int, default=None,
                  help="repetitions of a stochastic algorithm (sampled_npg) with "
@@ -901,6 +1055,17 @@ def build_parser() -> argparse.ArgumentParser:
                  "+- std over seeds (default: one draw, no seed axis)")
   a.add_argument("--iters", type=int, default=1000,
                  help="NPG iterations per cell (default: 1000)")
+  a.add_argument("--lyapunov", action="store_true",
+                 help="also record per cell the largest Lyapunov exponent, the "
+                 "attractor type and period (a second run with its tangent)")
+  a.add_argument("--inits", type=int, default=None,
+                 help="with --lyapunov: K starts per game; records the number of "
+                 "distinct fixed points they reach")
+  a.add_argument("--burn-in", type=int, default=None,
+                 help="with --lyapunov: steps before the exponent is averaged "
+                 "(default: --iters)")
+  a.add_argument("--max-period", type=int, default=16,
+                 help="with --lyapunov: longest period detected (default: 16)")
   a.add_argument("--tol", type=float, default=None,
                  help="QRE-gap tolerance (default: the library's, which follows "
                  "the dtype)")
@@ -934,7 +1099,7 @@ def build_parser() -> argparse.ArgumentParser:
   o.add_argument("--out", default="runs/sweep",
                  help="output folder (default: runs/sweep)")
   o.add_argument("--quiet", action="store_true", help="no progress bar")
-  p.set_defaults(func=_cmd_sweep)
+  p.set_defaults(func=_cmd_sweep, structure_ok=True)
 
   p = sub.add_parser(
       "plot", help="phase-diagram PNGs of a finished sweep",
@@ -966,6 +1131,27 @@ def _one_line(e: BaseException) -> str:
   return " ".join(text.split("\n")).strip() or type(e).__name__
 
 
+# Options whose value may start with '-' and contain ':' or ',' ("-0.9:1:9"),
+# which argparse would otherwise read as an unknown option.
+_NEGATIVE_VALUE_OPTIONS = ("--correlation",)
+
+
+def _join_negative_values(argv):
+  """``["--correlation", "-0.9:1:9"]`` -> ``["--correlation=-0.9:1:9"]``."""
+  out, i = [], 0
+  while i < len(argv):
+    a = argv[i]
+    if (a in _NEGATIVE_VALUE_OPTIONS and i + 1 < len(argv)
+        and argv[i + 1].startswith("-") and len(argv[i + 1]) > 1
+        and (argv[i + 1][1].isdigit() or argv[i + 1][1] == ".")):
+      out.append(f"{a}={argv[i + 1]}")
+      i += 2
+      continue
+    out.append(a)
+    i += 1
+  return out
+
+
 def main(argv=None) -> int:
   """Entry point of the ``jaxnpg`` console script.
 
@@ -973,7 +1159,7 @@ def main(argv=None) -> int:
   fault (one line ``jaxnpg COMMAND: error: ...`` on stderr, no traceback), 130 when
   interrupted.
   """
-  argv = list(sys.argv[1:] if argv is None else argv)
+  argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
   parser = build_parser()
   try:
     args, extra = parser.parse_known_args(argv)

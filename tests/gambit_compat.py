@@ -26,9 +26,15 @@ def strategic_game(gbt, *arrays, title=None):
   return cls.from_arrays(*arrays, title=title)
 
 
+def _labels_api() -> bool:
+  """Whether the installed pygambit addresses things by label (>= 17)."""
+  import pygambit  # pylint: disable=g-import-not-at-top
+  return is_17(pygambit)
+
+
 def _players_and_strategies(g):
   players = list(g.players)
-  if hasattr(g, "get_strategies"):          # 17.x: labels
+  if _labels_api():                         # 17.x: labels
     return players, [list(g.get_strategies(p)) for p in players]
   return players, [list(p.strategies) for p in players]
 
@@ -44,7 +50,7 @@ def payoff_tables(g) -> np.ndarray:
   sizes = [len(s) for s in strategies]
   out = np.zeros((len(players),) + tuple(sizes))
   for joint in itertools.product(*[range(s) for s in sizes]):
-    if hasattr(g, "get_payoffs"):           # 17.x
+    if _labels_api():
       payoffs = g.get_payoffs({p: s[j] for p, s, j in zip(players, strategies, joint)})
     else:
       payoffs = g[list(joint)]
@@ -56,7 +62,7 @@ def payoff_tables(g) -> np.ndarray:
 def profile_probs(g, profile) -> list:
   """A mixed strategy profile as one probability vector per player."""
   players, strategies = _players_and_strategies(g)
-  if hasattr(g, "get_strategies"):
+  if _labels_api():
     return [np.array([float(profile[p][s]) for s in strats])
             for p, strats in zip(players, strategies)]
   return [np.array([float(profile[s]) for s in strats]) for strats in strategies]

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import gambit_compat
 import jaxnpg
 import reference as ref
 from jaxnpg import _qre
@@ -32,12 +33,8 @@ def _probs(logp, index):
 
 def _gambit_lambda(pygambit, rewards, lams):
   """Gambit's principal-branch points: (lams reached, per-agent probs (L, A_i))."""
-  g = pygambit.Game.from_arrays(*[rewards[i] for i in range(rewards.shape[0])])
-  res = pygambit.qre.logit_solve_lambda(g, list(lams))
-  lam = np.array([float(q.lam) for q in res])
-  probs = [np.array([[float(q.profile[s]) for s in pl.strategies] for q in res])
-           for pl in g.players]
-  return lam, probs
+  g = gambit_compat.strategic_game(pygambit, *rewards)
+  return gambit_compat.logit_lambda(pygambit, g, lams)
 
 
 def _solve_batch(rewards, taus):
@@ -91,9 +88,8 @@ def test_turning_points_agree_with_gambits_branch(batch):
                                                  _qre.QRE_CONVERGED))
   assert np.all(np.diff(tp, axis=1) >= 0)          # folds only accumulate
   for b in range(len(rewards)):
-    g = pygambit.Game.from_arrays(*[rewards[b, i] for i in range(3)])
-    branch = pygambit.qre.logit_solve_branch(g, maxregret=1e-4)
-    lam = np.array([float(q.lam) for q in branch])
+    g = gambit_compat.strategic_game(pygambit, *rewards[b])
+    lam = gambit_compat.logit_branch_lambdas(pygambit, g, maxregret=1e-4)
     upto = lam[: np.argmax(lam >= 50.0) + 1]
     assert bool(np.any(np.diff(upto) < 0)) == folds[b], b
 
@@ -233,13 +229,12 @@ def test_matches_gambit_on_many_games_slow():
   redo = np.argwhere(diff > 1e-8)
   assert len(redo) <= 4, redo
   for b, k in redo:
-    g = pygambit.Game.from_arrays(*[rewards[b, i] for i in range(3)])
-    q = pygambit.qre.logit_solve_lambda(g, [LAMS[k]], first_step=0.003,
-                                        max_accel=1.0)[0]
-    fine = [np.array([float(q.profile[s]) for s in pl.strategies])
-            for pl in g.players]
+    g = gambit_compat.strategic_game(pygambit, *rewards[b])
+    lam_fine, fine = gambit_compat.logit_lambda(pygambit, g, [LAMS[k]],
+                                                first_step=0.003, max_accel=1.0)
+    fine = [f[0] for f in fine]
     again = jaxnpg.qre(jaxnpg.NormalFormGame(jnp.asarray(rewards[b])),
-                       jnp.full((4,), 1.0 / float(q.lam)))
+                       jnp.full((4,), 1.0 / float(lam_fine[0])))
     for i in range(3):
       np.testing.assert_allclose(np.exp(np.asarray(again.logp[i][0])), fine[i],
                                  atol=1e-8)
