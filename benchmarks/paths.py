@@ -191,7 +191,8 @@ def cpu_clock_hz() -> tuple[float, str]:
 def main():
   args = ARGS
   G, T, tau = args.games, args.iters, args.tau
-  eta = float(jaxnpg.paper_eta(tau, SIZES))
+  with jax.enable_x64(True):   # in float64, as the sweep computes it
+    eta = float(jaxnpg.paper_eta(tau, SIZES))
   info = _common.machine_info()
   cores = info["affinity_cpus"] or info["cpu_count"]
   clock, clock_src = cpu_clock_hz()

@@ -754,8 +754,8 @@ def _draw_boundary(ax, atlas, boundary, eta_index, label=True):
   line, = ax.plot(atlas.values, b, color="black", lw=1.8, marker="o", ms=3.5,
                   path_effects=[patheffects.withStroke(linewidth=3.5,
                                                        foreground="white")],
-                  label=("predicted stability boundary: principal QRE attracts "
-                         "above it (median over games)") if label else None,
+                  label=("predicted stability boundary\n(principal QRE attracts "
+                         "above it;\nmedian over games)") if label else None,
                   zorder=5)
   return line
 
@@ -871,8 +871,7 @@ def plot_exponent_map(atlas, path, *, boundary=None, eta_index=0, caption=None):
   mesh = ax.pcolormesh(xe, ye, med.T, cmap="RdBu_r", shading="flat",
                        norm=SymLogNorm(linthresh=0.01, linscale=0.6, vmin=lo,
                                        vmax=hi, base=10))
-  fig.colorbar(mesh, ax=ax, label="median largest Lyapunov exponent per step "
-               "(symmetric log; linear within +-0.01)")
+  fig.colorbar(mesh, ax=ax, label="median exponent per step (symlog)")
   if med.size <= 160:
     for r in range(med.shape[0]):
       for t in range(med.shape[1]):
@@ -896,7 +895,7 @@ def plot_atlas_overview(atlases, path, *, boundaries=None, eta_index=0,
   from matplotlib.patches import Patch
   plt = _pyplot()
   k = len(atlases)
-  fig, axes = plt.subplots(1, k, figsize=(3.9 * k + 0.6, 4.9),
+  fig, axes = plt.subplots(1, k, figsize=(3.9 * k + 2.2, 4.9),
                            layout="constrained", squeeze=False)
   line = None
   for i, atlas in enumerate(atlases):
@@ -912,13 +911,15 @@ def plot_atlas_overview(atlases, path, *, boundaries=None, eta_index=0,
              zip(REGIME_COLORS, atlases[0].regime_names)]
   if line is not None:
     handles.append(line)
-  fig.legend(handles=handles, fontsize="x-small", loc="outside lower center",
-             ncol=3, frameon=False)
+  fig.legend(handles=handles, fontsize="x-small", loc="outside right center",
+             frameon=False)
   fig.suptitle("Where independent NPG (= EWA learning) settles, by payoff "
                "correlation and tau (dominant regime; paler: smaller share)",
                fontsize="medium")
-  return _finish(fig, path, caption,
-                 (_atlas_caption(atlases[0], eta_index).split(", ", 1)[1],))
+  note = _atlas_caption(atlases[0], eta_index)
+  note = note[note.index(" games per cell") - len(str(
+      atlases[0].sweeps[0].shape[0])):]           # drop the first game's sizes
+  return _finish(fig, path, caption, ("covariant games; " + note,))
 
 
 def plot_atlas(atlas, out_dir, *, boundary=None, eta_index=0) -> dict:

@@ -1177,8 +1177,22 @@ def main(argv=None) -> int:
   except (CliError, ValueError, OSError, ImportError, OverflowError) as e:
     close_all()
     print(f"jaxnpg {args.command}: error: {_one_line(e)}", file=sys.stderr)
-    return 2
+    return _exit_now_if_distributed(2)
   except KeyboardInterrupt:
     close_all()
     print(f"jaxnpg {args.command}: interrupted", file=sys.stderr)
-    return 130
+    return _exit_now_if_distributed(130)
+
+
+def _exit_now_if_distributed(rc: int) -> int:
+  """Return ``rc``; in a failed multi-process run, exit the process right away.
+
+  When another process of a ``jax.distributed`` run died, the interpreter's exit
+  waits in jax.distributed's shutdown for about 90 s and then aborts; the error
+  has been printed, so leave at once with the right status.
+  """
+  if "jax" in sys.modules and sys.modules["jax"].process_count() > 1:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
+  return rc

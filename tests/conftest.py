@@ -101,3 +101,13 @@ def _random_game_and_policy(key, sizes):
 # ``jaxnpg.random_game`` and ``jaxnpg.random_policy`` from one key, jitted and shared
 # (compiling jax.random's threefry once is far cheaper than running it eagerly).
 random_game_and_policy = jax.jit(_random_game_and_policy, static_argnums=1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_x64():
+  """Whatever a test does to ``jax_enable_x64`` (the CLI sets it from --dtype), the
+  next test starts in the mode this one started in."""
+  before = jax.config.jax_enable_x64
+  yield
+  if jax.config.jax_enable_x64 != before:
+    jax.config.update("jax_enable_x64", before)

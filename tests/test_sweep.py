@@ -293,7 +293,7 @@ def test_to_xarray(sweeps):
     (dict(seed=-1), "`seed` must be an integer"),
     (dict(init="zeros"), "`init` must be one of"),
     (dict(method="fast"), "`method` must be one of"),
-    (dict(tol=0.0), "`tol` must be > 0"),
+    (dict(tol=0.0), "`tol` must be a finite number > 0"),
     (dict(trajectory_points=-1), "`trajectory_points` must be >= 0"),
 ])
 def test_bad_arguments_give_one_clear_error(kwargs, message):
