@@ -10,8 +10,6 @@ arrays; ``rbar`` the marginal rewards; ``tau`` the entropy weight (``lambda = 1/
 in Gambit's logit QRE); ``eta`` the step size.
 """
 
-from importlib import metadata as _metadata
-
 from jaxnpg._atlas import (REGIMES, AtlasResult, Regime, atlas, load_atlas,
                            regimes)
 from jaxnpg._algorithms import (ALGORITHMS, NPG, OptimisticNPG, PolicyGradient,
@@ -43,15 +41,13 @@ from jaxnpg._solve import RunResult, SolveResult, run, solve
 from jaxnpg._step_sizes import paper_eta
 from jaxnpg._store import load_sweep
 from jaxnpg._status import STATUS_NAMES, Status
-from jaxnpg._sweep import SweepResult, family_game, sweep
+from jaxnpg._results import SweepResult
+from jaxnpg._sweep import family_game, sweep
+from jaxnpg._version import __version__
 from jaxnpg._sweep import init_key, sweep_key
 from jaxnpg import theory
 from jaxnpg.theory import local_rate
 
-try:
-  __version__ = _metadata.version("jaxnpg")
-except _metadata.PackageNotFoundError:  # running from a source tree
-  __version__ = "0.0.0+unknown"
 
 __all__ = [
     "ALGORITHMS",

@@ -31,7 +31,8 @@ import numpy as np
 from jaxnpg import theory
 from jaxnpg._attractors import Attractor
 from jaxnpg._store import load_sweep
-from jaxnpg._sweep import SweepResult, _sweep, family_game
+from jaxnpg._results import SweepResult
+from jaxnpg._sweep import _sweep, family_game
 
 ATLAS_FILE = "atlas.json"
 ATLAS_FORMAT = "jaxnpg-atlas/1"

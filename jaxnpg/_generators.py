@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg._games import NormalFormGame
+from jaxnpg._polymatrix import PolymatrixGame
 
 
 def _check_sizes(num_actions, *, players: int | None = None) -> tuple[int, ...]:
@@ -233,7 +234,6 @@ def rescale_rewards(game):
     >>> round(float(m.tau_to_original(0.1)), 6)  # tau'=0.1 on [0, 1]: tau=0.8 here
     0.8
   """
-  from jaxnpg._polymatrix import PolymatrixGame
   if isinstance(game, NormalFormGame):
     axes = tuple(range(len(game.batch_shape), game.rewards.ndim))
     amap = _map_from_range(jnp.min(game.rewards, axis=axes),

@@ -19,14 +19,14 @@ from jaxnpg._families import make_game
 from jaxnpg._policy import random_policy
 from jaxnpg._step_sizes import paper_eta
 from jaxnpg._trajectories import run_pairs
+from jaxnpg._version import __version__
 
 FIGURE_1_TAUS = (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 
 
 def _settings(**kw):
-  import jaxnpg
   kw.update(device=str(jax.devices()[0]), jax=jax.__version__,
-            jaxnpg=jaxnpg.__version__)
+            jaxnpg=__version__)
   return kw
 
 

@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from jaxnpg._status import Status
+
 
 def _pyplot():
   import matplotlib
@@ -387,7 +389,6 @@ def plot_converged_fraction(result, path, *, caption=None, predicted=None):
   for the sweep's games), the fraction of games whose principal-branch QRE
   attracts the iteration is drawn dotted beside it: the predicted boundary.
   """
-  from jaxnpg._status import Status
   fig, ax = _new_figure()
   status = result.merge_seeds().status                      # (G', T, E)
   n = status.shape[0]
@@ -418,8 +419,7 @@ def plot_converged_fraction(result, path, *, caption=None, predicted=None):
               label=f"{labels[e]}: predicted, QRE attracts (local rate < 1)")
   _tau_axis(ax, result.tau)
   ax.set_ylim(-0.03, 1.03)
-  ax.set_ylabel("fraction of games with QRE-gap <= "
-                + tol_description(result).removeprefix("tol "))
+  ax.set_ylabel("fraction of games with QRE-gap <= tol")
   ax.set_title(f"{_algorithm_title(result)}: converged fraction")
   ax.grid(True, alpha=0.3)
   handles, labels_ = ax.get_legend_handles_labels()

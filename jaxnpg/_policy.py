@@ -46,8 +46,12 @@ def random_policy(key, game, *, draw_dtype=None):
   out = []
   for k, shape in zip(keys, game.policy_shapes):
     # Uniform on the simplex = normalized i.i.d. exponentials; stay in log space.
-    e = jax.random.exponential(k, game.batch_shape + shape, dtype=draw_dtype)
-    logits = jnp.log(e.astype(game.dtype))
+    # The uniforms are exact in any dtype (random bits); the exponentials
+    # -log1p(-u) are computed in the game's dtype (jax.random.exponential's
+    # formula), so a float32 draw gives the same policy in float64, to float64
+    # rounding, compiled or not.
+    u = jax.random.uniform(k, game.batch_shape + shape, dtype=draw_dtype)
+    logits = jnp.log(-jnp.log1p(-u.astype(game.dtype)))
     out.append(logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True))
   return tuple(out)
 

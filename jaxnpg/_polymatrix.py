@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +30,7 @@ import numpy as np
 
 from jaxnpg import _gaps, _stacking
 from jaxnpg import _protocol
+from jaxnpg._games import NormalFormGame
 from jaxnpg._validation import is_concrete, real_finite_array
 
 # to_dense refuses to build tensors with more entries than this.
@@ -291,7 +291,6 @@ class PolymatrixGame(_protocol.Game):
     Raises:
       ValueError: the dense tensor would hold more than 5e7 entries.
     """
-    from jaxnpg._games import NormalFormGame
     n, a = self.num_agents, self.num_actions[0]
     batch = self.batch_shape
     entries = math.prod(batch) * n * a ** n

@@ -17,7 +17,8 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-from jaxnpg import _atlas, _paper, _plots
+from jaxnpg import _atlas, _paper, _plots, theory
+from jaxnpg._sweep import sweep
 
 
 class PhaseSpec(NamedTuple):
@@ -38,8 +39,11 @@ PHASES = {
     "network": PhaseSpec("network_zero_sum", (10,) * 5, {"graph": "ring"},
                          (256, 8), (1e-3, 10.0, 16, 5), (2000, 300)),
     # Markov gaps need a best response per agent (value iteration): record less.
+    # The paper rule's eta_bar = 1/(2(tau + 2 sum A)) is small on 3 x 5 actions;
+    # 10x it is still eta_bar * tau <= 0.31 on this tau grid.
     "markov": PhaseSpec("markov", (5, 5, 5), {"num_states": 5, "discount": 0.9},
-                        (96, 4), (1e-2, 2.0, 12, 4), (1000, 100), records=40),
+                        (96, 4), (1e-2, 2.0, 12, 4), (1000, 100), (1.0, 10.0),
+                        records=40),
 }
 
 # Figure name -> (function producing it, the phase diagram that extends it).
@@ -61,8 +65,6 @@ def phase_diagram(name: str, out_dir, *, quick: bool = False, seed: int = 0,
   With ``store`` the sweep is stored in ``out_dir`` (running again resumes it);
   the PNGs go to ``out_dir/plots``. Returns ``(sweep_result, {plot: path})``.
   """
-  # Imported here: the sweep engine sits downstream of the figures module.
-  from jaxnpg._sweep import sweep
   spec = PHASES[name]
   lo, hi, count, quick_count = spec.taus
   taus = np.geomspace(lo, hi, quick_count if quick else count)
@@ -76,7 +78,6 @@ def phase_diagram(name: str, out_dir, *, quick: bool = False, seed: int = 0,
               quiet=quiet)
   predicted = None
   if spec.family != "markov":  # the QRE solver covers static games
-    from jaxnpg import theory
     predicted = theory.predict_for_sweep(res, max_games=128)
   return res, _plots.plot_sweep(res, os.path.join(out_dir, "plots"),
                                 predicted=predicted)

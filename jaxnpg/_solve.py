@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxnpg import _gaps, _stacking, _tolerance
 from jaxnpg._algorithms import NPG, get_algorithm

@@ -63,6 +63,9 @@ except ImportError:  # not POSIX: no folder lock
 import jax
 import numpy as np
 
+from jaxnpg._results import _record_iterations, _traj_indices, assemble
+from jaxnpg._version import __version__
+
 FORMAT = "jaxnpg-sweep/1"
 MANIFEST = "manifest.json"
 CHUNK_DIR = "chunks"
@@ -652,7 +655,7 @@ class SweepStore:
         "layout": dict(layout),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
-        "jaxnpg": _version(), "jax": jax.__version__, "numpy": np.__version__,
+        "jaxnpg": __version__, "jax": jax.__version__, "numpy": np.__version__,
         "python": platform.python_version(),
         "device": f"{dev.platform}:{dev.device_kind}",
         "num_devices": jax.device_count(),
@@ -718,7 +721,6 @@ class SweepStore:
     return arrays
 
   def _expected_shapes(self, c: int) -> dict:
-    from jaxnpg._sweep import _record_iterations, _traj_indices
     lo, hi = self.chunk_games_range(c)
     p = with_defaults(self.manifest["params"])
     shape = (hi - lo, len(p["taus"]), len(p["etas"]))
@@ -797,7 +799,7 @@ class SweepStore:
     chunks[str(c)] = {
         "file": f"{CHUNK_DIR}/{f.name}", "sha256": sha,
         "games": [int(games[0]), int(games[1])], "seconds": round(seconds, 4),
-        "device": f"{dev.platform}:{dev.device_kind}", "jaxnpg": _version(),
+        "device": f"{dev.platform}:{dev.device_kind}", "jaxnpg": __version__,
         "jax": jax.__version__,
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
@@ -838,10 +840,6 @@ class SweepStore:
     return err
 
 
-def _version() -> str:
-  from jaxnpg import __version__
-  return __version__
-
 
 def load_sweep(path, *, allow_partial: bool = False):
   """Read a finished sweep back from its output folder.
@@ -867,7 +865,6 @@ def load_sweep(path, *, allow_partial: bool = False):
       ``OSError`` and a ``ValueError``).
     ValueError: not a sweep folder, or chunks missing or corrupt.
   """
-  from jaxnpg._sweep import assemble
   path = pathlib.Path(path)
   _check_out_path(path)
   mpath = path / MANIFEST

@@ -25,7 +25,7 @@ eigen-decomposition per ``(game, tau)`` gives the rate for every step size:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +36,9 @@ from jaxnpg._coords import Layout
 from jaxnpg._npg import npg_update
 from jaxnpg._policy import uniform_policy
 from jaxnpg._qre import QREResult, check_qre_tau, qre
+from jaxnpg._sweep import family_game
 from jaxnpg._validation import (check_eta, check_policy, check_positive_int,
-                                check_tau, is_concrete)
+                                check_tau)
 
 __all__ = [
     "Boundary",
@@ -680,7 +681,6 @@ def predict_for_sweep(result, *, max_games: int = 128,
   Raises:
     ValueError: the sweep was not made from a family, or a ``tau <= 0``.
   """
-  from jaxnpg._sweep import family_game
   attrs = result.attrs
   if attrs.get("source", "family") != "family" or not attrs.get("family"):
     raise ValueError("Predictions need a family sweep (games rebuilt from a seed).")

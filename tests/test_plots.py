@@ -10,7 +10,7 @@ import pytest
 
 from jaxnpg import _plots
 from jaxnpg._status import STATUS_NAMES, Status
-from jaxnpg._sweep import SweepResult
+from jaxnpg._results import SweepResult
 from jaxnpg.theory import PredictedRates
 
 matplotlib.use("Agg")

@@ -171,7 +171,7 @@ def test_polymatrix_sweep_blow_up():
 def test_solve_at_tau_001_in_float32_is_at_the_floor_not_converged():
   game = _game(jnp.float32)
   eta = jaxnpg.paper_eta(0.01, SIZES)
-  sol = jaxnpg.solve(game, 0.01, eta, max_iters=200_000)
+  sol = jaxnpg.solve(game, 0.01, eta, max_iters=60_000)
   assert not bool(sol.converged)
   assert int(sol.status) == Status.AT_FLOOR
   assert float(sol.floor) > float(sol.tol)
@@ -186,16 +186,14 @@ def test_tiny_rewards_at_tiny_tau_do_not_converge_after_zero_iterations():
   assert int(sol.status) != Status.CONVERGED
 
 
-@pytest.mark.parametrize("tau", [0.1, 1.0, 100.0])
+@pytest.mark.parametrize("tau", [0.3, 1.0, 100.0])
 def test_float32_run_converges_under_the_default_tolerance_where_float64_does(tau):
   eta = float(jaxnpg.paper_eta(tau, SIZES))
   game32, logp = jaxnpg.family_game("random", 0, 0, SIZES)
-  r32 = jaxnpg.run(game32, tau, eta, 20_000 if tau < 1 else 2000, init=logp,
-                   record_every=100)
+  r32 = jaxnpg.run(game32, tau, eta, 3000, init=logp, record_every=100)
   with jax.enable_x64(True):
     game64, logp64 = jaxnpg.family_game("random", 0, 0, SIZES)
-    r64 = jaxnpg.run(game64, tau, eta, 20_000 if tau < 1 else 2000, init=logp64,
-                     record_every=100)
+    r64 = jaxnpg.run(game64, tau, eta, 3000, init=logp64, record_every=100)
   assert int(r32.status) == int(r64.status) == Status.CONVERGED
   # The floor lies below the (dtype-independent) default tolerance.
   assert float(r32.floor) < float(r32.tol)

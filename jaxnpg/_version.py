@@ -1,0 +1,8 @@
+"""The installed package's version (``jaxnpg.__version__``)."""
+
+from importlib import metadata as _metadata
+
+try:
+  __version__ = _metadata.version("jaxnpg")
+except _metadata.PackageNotFoundError:  # running from a source tree
+  __version__ = "0.0.0+unknown"
