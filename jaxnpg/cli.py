@@ -55,6 +55,11 @@ class _Parser(argparse.ArgumentParser):
   def error(self, message):
     raise _UsageError(f"{self.prog}: error: {message} (see: {self.prog} --help)")
 
+  def parse_known_args(self, args=None, namespace=None):
+    if args is not None:   # "--correlation -0.9:1:9" is a value, not an option
+      args = _join_negative_values(list(args))
+    return super().parse_known_args(args, namespace)
+
 
 def parse_floats(text: str, name: str) -> list[float]:
   """Parse ``"0,0.1,1"`` or a log-spaced range ``"1e-3:1e2:64"`` (lo:hi:count)."""
@@ -1159,7 +1164,7 @@ def main(argv=None) -> int:
   fault (one line ``jaxnpg COMMAND: error: ...`` on stderr, no traceback), 130 when
   interrupted.
   """
-  argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
+  argv = list(sys.argv[1:] if argv is None else argv)
   parser = build_parser()
   try:
     args, extra = parser.parse_known_args(argv)
