@@ -314,7 +314,11 @@ def _eta_description(result):
   if result.eta_rule == "constant":
     return f"constant eta in {{{values}}}"
   if result.eta_rule == "paper":
-    return (f"eta = m x paper rule 1/(2(tau + 2 sum A_i)), m in {{{values}}}")
+    # Markov games: the rule sets eta_bar = eta / (1 - gamma) (jaxnpg.paper_eta).
+    markov = result.attrs.get("family") == "markov"
+    rule = ("(1 - gamma)/(2(tau + 2 sum A_i))" if markov
+            else "1/(2(tau + 2 sum A_i))")
+    return f"eta = m x paper rule {rule}, m in {{{values}}}"
   return f"eta rule {result.eta_rule}, eta axis {{{values}}}"
 
 

@@ -164,6 +164,7 @@ def test_cli_atlas_sweep_and_plot(tmp_path, capsys):
                "--out", str(tmp_path / "r")]) == 2
 
 
+@pytest.mark.slow   # ~40 s; notebooks/atlas.ipynb runs the atlas small in CI
 def test_reproduce_atlas_quick(tmp_path):
   out = _reproduce.reproduce_atlas(str(tmp_path), quick=True, quiet=True,
                                    store=False, log=lambda s: None)

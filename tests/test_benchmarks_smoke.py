@@ -48,6 +48,7 @@ def _check(stdout, data, games, taus, iters):
     assert 0 < r["fraction_of_measured_fma_rate"]
 
 
+@pytest.mark.slow   # ~10 s of compiling; the GPU run is the gpu-marked test
 def test_gpu_benchmark_runs_on_cpu_at_a_tiny_size(tmp_path):
   stdout, data = _run(["--games", "4", "--taus", "2", "--iters", "10",
                        "--fma-elements", "1024", "--check-cells", "8"],
