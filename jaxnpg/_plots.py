@@ -428,8 +428,9 @@ def plot_converged_fraction(result, path, *, caption=None, predicted=None):
   ax.grid(True, alpha=0.3)
   handles, labels_ = ax.get_legend_handles_labels()
   order = sorted(range(len(labels_)), key=lambda i: ":" in labels_[i])
+  # Fractions rise to 1 at large tau, so the right middle is usually free.
   ax.legend([handles[i] for i in order], [labels_[i] for i in order],
-            fontsize="x-small", loc="best")
+            fontsize="x-small", loc="center right")
   note = (f"error bars: Wilson 95% interval over {n} "
           + ("games x seeds" if result.seed is not None else "games"))
   if rates is not None:
