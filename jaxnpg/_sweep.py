@@ -17,9 +17,11 @@ How the work is laid out:
   a one-axis ``Mesh``); on each device it is processed in *blocks* of a fixed number
   of games (sized for the CPU's caches; one block per device on accelerators).
   Every operation is elementwise over games, so chunked and one-shot runs agree
-  bit for bit, and so do sharded and one-device runs of the dense kernel (the
-  generic path agrees across device counts to the last bit or so: XLA compiles its
-  reductions differently in a multi-device program);
+  bit for bit, and so do sharded and one-device runs of the dense kernel. XLA
+  compiles a multi-device program differently: on the generic path in float64 the
+  policies stay bit-identical and the QRE-gaps differ in the last bits; Markov
+  games in float32 can differ by about 1e-5 relative, enough to move
+  ``iterations_to_tol`` by one record (measured; the README states it);
 * plain NPG on dense games small enough goes through a kernel with the batch axes
   last (:mod:`jaxnpg._dense_batch`); every other game type and every other
   algorithm goes through the generic one-game solver (``jaxnpg._solve._run`` via
