@@ -221,10 +221,8 @@ def run_cells(game, logp, tau, eta, tol=None, *, num_iters: int,
   qre, ne, q_size = run(rewards, tuple(lp.astype(dtype) for lp in logp),
                                 tau_b, eta_b, one, num_iters=num_iters,
                                 record_every=record_every)
-  log_a = _tolerance.log_max_actions(game.policy_shapes)
-  if tol is None:
-    tol = _tolerance.default_gap_tol(q_size, tau_b, log_a)
-  tol = jnp.broadcast_to(jnp.asarray(tol, dtype), q_size.shape)
-  floor = _tolerance.gap_floor(q_size, tau_b, eta_b, log_a, dtype).astype(dtype)
+  tol, floor = _tolerance.gap_tol_and_floor(
+      q_size, tau_b, eta_b, _tolerance.log_max_actions(game.policy_shapes), dtype,
+      tol)
   return (jnp.transpose(qre, (2, 1, 0)), jnp.transpose(ne, (2, 1, 0)), tol.T,
           floor.T)

@@ -166,13 +166,9 @@ def tol_and_floor(game, payoffs, tau, eta, tol=None):
 
   ``eta`` is the scaled step size. See :mod:`jaxnpg._tolerance` for the rule.
   """
-  dtype = game.dtype
-  q_size = _tolerance.payoff_size(_stacking.agent_groups(payoffs))
-  log_a = _tolerance.log_max_actions(game.policy_shapes)
-  if tol is None:
-    tol = _tolerance.default_gap_tol(q_size, tau, log_a)
-  floor = _tolerance.gap_floor(q_size, tau, eta, log_a, dtype)
-  return jnp.asarray(tol, dtype), floor.astype(dtype)
+  return _tolerance.gap_tol_and_floor(
+      _tolerance.payoff_size(_stacking.agent_groups(payoffs)), tau, eta,
+      _tolerance.log_max_actions(game.policy_shapes), game.dtype, tol)
 
 
 @functools.partial(jax.jit,

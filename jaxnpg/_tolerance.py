@@ -116,6 +116,20 @@ def residual_floor(l_size, tau, eta, dtype):
                    0.0)
 
 
+def gap_tol_and_floor(q_size, tau, eta, log_a, dtype, tol=None):
+  """The QRE-gap tolerance (``tol``, or the default rule) and the rounding floor.
+
+  Elementwise over batch axes; both are returned in ``dtype`` with the broadcast
+  shape of ``q_size``, ``tau`` and ``eta``. ``eta`` is the scaled step size.
+  """
+  if tol is None:
+    tol = default_gap_tol(q_size, tau, log_a)
+  floor = gap_floor(q_size, tau, eta, log_a, dtype)
+  shape = jnp.broadcast_shapes(jnp.shape(floor), jnp.shape(tol))
+  return (jnp.broadcast_to(jnp.asarray(tol, dtype), shape),
+          jnp.broadcast_to(floor.astype(dtype), shape))
+
+
 def default_residual_tol(dtype) -> float:
   """``solve``'s default tolerance on the fixed-point residual for a dtype."""
   return RESIDUAL_TOL[jnp.dtype(dtype).itemsize]
