@@ -190,7 +190,7 @@ def _what(mode: int) -> str:
   return "not a folder"
 
 
-def _check_out_path(path: pathlib.Path) -> None:
+def check_out_path(path: pathlib.Path) -> None:
   """Refuse an ``out`` that is, or lies under, something other than a folder."""
   for p in (path, *path.parents):
     try:
@@ -592,7 +592,7 @@ class SweepStore:
     path = pathlib.Path(path)
     params = _canonical(params)
     writer = jax.process_index() == 0
-    _check_out_path(path)
+    check_out_path(path)
     lock = None
     if writer:
       _refuse_foreign(path)      # before touching a folder that is not ours
@@ -700,6 +700,16 @@ class SweepStore:
     if arrays is not None:
       self._arrays[c] = arrays   # handed out by read_chunk, read only once
     return arrays is not None
+
+  def damaged_chunks(self, chunks) -> list[int]:
+    """Those of ``chunks`` that are on disk or listed but fail verification.
+
+    Call after :meth:`is_complete` has seen them (before any is rewritten): these
+    are the chunks a resume recomputes because they were damaged or incomplete,
+    not because they were never written.
+    """
+    return [c for c in chunks if not self.is_complete(c)
+            and (str(c) in self.manifest["chunks"] or self.chunk_file(c).exists())]
 
   def _read_verified(self, c: int) -> dict | None:
     entry = self.manifest["chunks"].get(str(c))
@@ -866,7 +876,7 @@ def load_sweep(path, *, allow_partial: bool = False):
     ValueError: not a sweep folder, or chunks missing or corrupt.
   """
   path = pathlib.Path(path)
-  _check_out_path(path)
+  check_out_path(path)
   mpath = path / MANIFEST
   if not path.is_dir():
     raise ValueError(f"{str(path)!r} holds no sweep (no such folder).")

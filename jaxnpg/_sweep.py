@@ -904,6 +904,7 @@ def _execute(plan, store, *, quiet, on_chunk):
                  for k in getattr(plan, "traced_options", ()))
   todo = [c for c in range(plan.num_chunks)
           if store is None or not store.is_complete(c)]
+  damaged = [] if store is None else store.damaged_chunks(todo)
   compiled = None
   t_compile = time.perf_counter()
   if todo:
@@ -955,7 +956,7 @@ def _execute(plan, store, *, quiet, on_chunk):
       devices=[str(d) for d in plan.devices], platform=plan.platform,
       jaxnpg=__version__, jax=jax.__version__, seconds=elapsed,
       compile_seconds=compile_seconds,
-      chunks_computed=len(todo),
+      chunks_computed=len(todo), chunks_damaged=damaged,
       game_iterations_per_second=(done_iters / elapsed if todo and elapsed > 0
                                   else None),
       sum_actions=int(sum(plan.num_actions)),

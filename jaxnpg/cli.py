@@ -483,32 +483,6 @@ def _init_distributed(args):
     jax.distributed.initialize()
 
 
-def _sweep_chunks_on_disk(out: str) -> tuple[set[int], int | None]:
-  """Chunks an existing sweep folder lists or holds a file of, and its chunk count.
-
-  Read before the sweep runs, so that chunks it then recomputes can be told apart:
-  never written, or found damaged (listed or present, but failing verification).
-  """
-  from jaxnpg import _store
-  found: set[int] = set()
-  total = None
-  try:
-    manifest = json.loads((_path(out) / _store.MANIFEST).read_text())
-    found |= {int(c) for c in manifest.get("chunks", {})}
-    total = int(manifest["layout"]["num_chunks"])
-  except (OSError, ValueError, TypeError, KeyError, AttributeError):
-    pass
-  try:
-    for entry in os.scandir(_path(out) / _store.CHUNK_DIR):
-      name = entry.name
-      if name.startswith("chunk-") and name.endswith(".npz"):
-        with contextlib.suppress(ValueError):
-          found.add(int(name[len("chunk-"):-len(".npz")]))
-  except OSError:
-    pass
-  return found, total
-
-
 def _path(p):
   import pathlib
   return pathlib.Path(p)
@@ -632,15 +606,13 @@ def _cmd_sweep(args) -> int:
                   seed=args.seed, init=args.init, family_options=options)
     if isinstance(options.get("correlation"), list):
       return _cmd_atlas(args, kwargs, where)
-  check_out = getattr(_store, "_check_out_path", None)
-  if check_out is not None and args.out:   # a file, or under one: before the header
-    check_out(_path(args.out))
+  if args.out:   # a file, or under one: before the header
+    _store.check_out_path(_path(args.out))
   print(f"jaxnpg sweep: {args.algorithm} on {where}; {len(taus)} tau x "
         f"{len(multipliers or ([1] if etas == 'paper' else etas))} eta, "
         f"{args.iters} iterations, {args.dtype}, {jax.device_count()} "
         f"{jax.devices()[0].platform} device(s); writing to {args.out}",
         file=sys.stderr)
-  on_disk, _ = _sweep_chunks_on_disk(args.out)
   chunks = []
   resume = _resume_command(args)
   try:
@@ -660,14 +632,14 @@ def _cmd_sweep(args) -> int:
     full = e.errno in (errno.ENOSPC, errno.EDQUOT)
     if not (chunks or full):
       raise
-    if isinstance(e, getattr(_store, "SweepStoreError", ())):
+    if isinstance(e, _store.SweepStoreError):
       note = ""         # the store's message says what is kept
     else:
       note = ((" (the disk is full: free some space)" if full else "")
               + f"; {_saved_note(args.out)}.")
     raise CliError(f"{_describe_os_error(e)}{note} Resume with: {resume}"
                    ) from None
-  _print_sweep_report(res, chunks, on_disk, args)
+  _print_sweep_report(res, chunks, args)
   return 0
 
 
@@ -682,7 +654,7 @@ def _cmd_atlas(args, kwargs, where) -> int:
     kwargs.pop(key, None)
   from jaxnpg import _store
   if args.out:
-    _store._check_out_path(_path(args.out))
+    _store.check_out_path(_path(args.out))
   print(f"jaxnpg sweep: atlas over {len(values)} correlations, {args.algorithm} "
         f"on {where}; {len(kwargs['taus'])} tau, {args.iters} iterations, "
         f"{args.dtype}, {jax.device_count()} {jax.devices()[0].platform} "
@@ -722,11 +694,11 @@ def _print_atlas_report(res, args):
   print(f"wrote {args.out} (plot it with: jaxnpg plot {args.out})")
 
 
-def _print_sweep_report(res, chunks, on_disk, args):
+def _print_sweep_report(res, chunks, args):
   a = res.attrs
   skipped = sum(1 for c in chunks if c["skipped"])
   computed = [c["chunk"] for c in chunks if not c["skipped"]]
-  damaged = sorted(set(computed) & on_disk)
+  damaged = a.get("chunks_damaged", [])
   cells = a["chunk_games"] * math.prod(res.shape[1:])
   plural = "s" if a["num_chunks"] != 1 else ""
   repair = (f" ({len(damaged)} of them found damaged or incomplete on disk and "
