@@ -141,6 +141,24 @@ def summarize(timing) -> dict:
           "times_s": wall}
 
 
+def rates(timing: dict, work: dict) -> dict:
+  """:func:`summarize` each method's timing and add its rates.
+
+  ``work[name]`` is the number of game-iterations one call of ``name`` does; the
+  result adds ``game_iterations``, ``rate_best``, ``rate_median`` and
+  ``rate_per_cpu_s`` (per second of wall time of the best and median call, and per
+  CPU-second of the best call).
+  """
+  out = {}
+  for name, t in timing.items():
+    s = summarize(t)
+    out[name] = dict(s, game_iterations=work[name],
+                     rate_best=work[name] / s["min_s"],
+                     rate_median=work[name] / s["median_s"],
+                     rate_per_cpu_s=work[name] / s["cpu_s_of_min"])
+  return out
+
+
 def write_json(path: str, payload: dict) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, "w") as f:

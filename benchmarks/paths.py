@@ -247,13 +247,7 @@ def main():
     attrs = {name: fns[name]().attrs for name in fns if name.startswith("sweep")}
     timing = _common.time_interleaved(fns, args.repeats, warmup=1)
 
-  results = {}
-  for name, t in timing.items():
-    s = _common.summarize(t)
-    results[name] = dict(s, game_iterations=work[name],
-                         rate_best=work[name] / s["min_s"],
-                         rate_median=work[name] / s["median_s"],
-                         rate_per_cpu_s=work[name] / s["cpu_s_of_min"])
+  results = _common.rates(timing, work)
   base = results["numpy-batched"]
   rows = []
   for name, r in results.items():

@@ -169,12 +169,7 @@ def main():
   work = {"jaxnpg.sweep": G * P * iters, "jax-plain": G * P * iters,
           "numpy-batched": G * P * ARGS.batched_iters,
           "numpy-loop": loop_cells * ARGS.loop_iters}
-  for name, t in timing.items():
-    s = _common.summarize(t)
-    results[name] = dict(s, game_iterations=work[name],
-                         rate_best=work[name] / s["min_s"],
-                         rate_median=work[name] / s["median_s"],
-                         rate_per_cpu_s=work[name] / s["cpu_s_of_min"])
+  results.update(_common.rates(timing, work))
   base_loop = results["numpy-loop"]["rate_best"]
   base_batched = results["numpy-batched"]["rate_best"]
   for name, r in results.items():
