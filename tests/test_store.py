@@ -117,6 +117,13 @@ def test_resume_keeps_the_stored_chunking(tmp_path, reference_result, x64):
   _equal(res, reference_result)
 
 
+def _lists_a_chunk(manifest) -> bool:
+  try:
+    return bool(json.loads(manifest.read_text())["chunks"])
+  except (OSError, ValueError, KeyError):
+    return False
+
+
 def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path,
                                                           reference_result):
   """Kill a sweep (SIGKILL) after its first chunk file appears, then resume."""
@@ -139,7 +146,11 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path,
                             stdout=subprocess.DEVNULL, stderr=err)
     first = out / "chunks" / "chunk-00000.npz"
     deadline = time.time() + 300
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
+    # The store writes a chunk's file, then lists it in the manifest: wait for
+    # the listing, or the kill can land between the two (a legitimate state
+    # whose chunk the resume verifies and recomputes, but not "midway" here).
+    while (not _lists_a_chunk(out / "manifest.json") and proc.poll() is None
+           and time.time() < deadline):
       time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
