@@ -277,7 +277,7 @@ def test_unrecordable_algorithm_is_refused_only_with_out(tmp_path, x64):
     (dict(algorithm="npg", num_seeds=2), "deterministic algorithm .'npg'."),
     (dict(algorithm="sampled_npg", num_seeds=0), "`num_seeds` must be >= 1"),
     (dict(algorithm="adam"), "Unknown algorithm 'adam'"),
-    (dict(algorithm="pg", method="dense"), "runs plain NPG only"),
+    (dict(algorithm="pg", method="dense"), "work batch-last"),
     (dict(family="markov", algorithm="sampled_npg"), "needs a static game"),
 ])
 def test_bad_algorithm_arguments(kwargs, message):
