@@ -316,7 +316,7 @@ class DenseBatchLast:
     a policy entry is NaN or ``+inf`` or a payoff is not finite), with the sums
     over actions written out.
     """
-    safe = jnp.where(tau > 0, tau, 1.0)
+    inv = 1.0 / jnp.where(tau > 0, tau, 1.0)   # one division per batch element
     qre, ne = [], []
     for lp, p, q in zip(logp, probs, payoffs):
       A = q.shape[0]
@@ -326,7 +326,7 @@ class DenseBatchLast:
           jnp.isnan(lp[a]) | jnp.isposinf(lp[a]) | ~jnp.isfinite(q[a])
           for a in range(A)])
       ne_i = jnp.maximum(_max([q[a] for a in range(A)]) - mean_q, 0.0)
-      x = q / safe
+      x = q * inv
       mx = _max([x[a] for a in range(A)])
       lse = mx + jnp.log(_sum([jnp.exp(x[a] - mx) for a in range(A)]))
       kl = _sum([jnp.where(live[a], p[a] * (lp[a] - (x[a] - lse)), 0.0)
