@@ -260,7 +260,8 @@ class DenseBatchLast:
   sizes).
 
   Two choices matter for speed on CPU (``benchmarks/paths.py``): the marginals
-  pass an optimization barrier, so XLA computes them once per step instead of
+  are divided by a runtime one (:meth:`one`), so XLA computes them once per
+  step instead of
   re-fusing the whole contraction into each of their consumers (the update's
   max, exponentials and sum, the gaps); and the loop carries the probabilities
   with the log-probabilities (one ``exp`` per action and step).
@@ -307,7 +308,16 @@ class DenseBatchLast:
   def loop_payoffs(self, logp, probs, tau):
     del logp, tau
     q = dense_marginals_last(self.rewards, probs)
-    return tuple(lax.optimization_barrier(q))
+    return tuple(x / self.one() for x in q)
+
+  def one(self):
+    """A runtime scalar 1 (0 if the first reward is NaN; rewards are finite).
+
+    XLA cannot fold ``x / one``, and a division is costly enough that XLA:CPU
+    computes ``x`` once instead of re-fusing it into every consumer.
+    """
+    r0 = self.rewards.reshape(-1)[0]   # a scalar, shared by the batch
+    return jnp.where(jnp.isnan(r0), 0.0, 1.0).astype(self.dtype)
 
   def loop_gaps(self, logp, probs, payoffs, tau):
     """``(QRE-gap, NE-gap)``, max over agents, shaped like the batch.
