@@ -8,7 +8,14 @@ equal settings never recompile) with three methods:
   marginal payoffs at ``policy(state)`` when ``uses_payoffs`` is true (the loop
   computes them once and also records the gaps from them), else ``None``;
   ``eta`` already includes the game's ``step_scale``;
-* ``policy(state) -> logp``.
+* ``policy(state) -> logp``;
+* ``probs(state) -> probs``, the probabilities ``exp(policy(state))`` (an
+  algorithm may carry them in its state so that the loop never recomputes them).
+
+``batch_last`` says whether ``step`` works on the loop's batch-last layout (the
+action axis first and batch axes trailing, ``game.action_axis == 0``); when it is
+true, ``jax.vmap(jaxnpg.run)`` runs a batch as one batch-last loop, else as
+``vmap`` of the one-game loop (see :mod:`jaxnpg._solve`).
 
 ``uses_key`` says whether ``init`` needs a ``jax.random`` key (stochastic
 algorithms; ``jaxnpg.sweep`` then gives each cell its own key and can repeat cells
@@ -37,21 +44,29 @@ from jaxnpg._npg import npg_update
 
 @dataclasses.dataclass(frozen=True)
 class NPG:
-  """Entropy-regularized independent NPG with exact marginals (eq. 2); the default."""
+  """Entropy-regularized independent NPG with exact marginals (eq. 2); the default.
+
+  Its state is ``(logp, probs)``: the update's exponentials give the new
+  probabilities too, so each step computes one ``exp`` per action.
+  """
   uses_payoffs = True
   uses_key = False
+  batch_last = True
   name = "npg"
 
   def init(self, game, logp, key):
     del game, key
-    return logp
+    return tuple(logp), tuple(jnp.exp(lp) for lp in logp)
 
   def step(self, game, state, payoffs, tau, eta):
-    del game
-    return npg_update(state, payoffs, tau, eta)
+    return npg_update(state[0], payoffs, tau, eta, axis=game.action_axis,
+                      with_probs=True)
 
   def policy(self, state):
-    return state
+    return state[0]
+
+  def probs(self, state):
+    return state[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +90,7 @@ class OptimisticNPG:
   """
   uses_payoffs = True
   uses_key = False
+  batch_last = True
   name = "optimistic_npg"
 
   def init(self, game, logp, key):
@@ -82,11 +98,17 @@ class OptimisticNPG:
     return logp
 
   def step(self, game, state, payoffs, tau, eta):
-    lookahead = npg_update(state, payoffs, tau, eta)
-    return npg_update(state, game.payoffs_at(lookahead, tau), tau, eta)
+    axis = game.action_axis
+    lookahead, probs = npg_update(state, payoffs, tau, eta, axis=axis,
+                                  with_probs=True)
+    return npg_update(state, game.loop_payoffs(lookahead, probs, tau), tau, eta,
+                      axis=axis)
 
   def policy(self, state):
     return state
+
+  def probs(self, state):
+    return tuple(jnp.exp(lp) for lp in state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +127,7 @@ class PolicyGradient:
   optimizer: Any = None
   uses_payoffs = True
   uses_key = False
+  batch_last = False
   name = "pg"
 
   def _opt(self):
@@ -125,6 +148,9 @@ class PolicyGradient:
 
   def policy(self, state):
     return state[0]
+
+  def probs(self, state):
+    return tuple(jnp.exp(lp) for lp in state[0])
 
 
 def regularized_reward(theta, payoffs, tau):
@@ -166,6 +192,7 @@ class SampledNPG:
   schedule: Callable | None = None
   uses_payoffs = False
   uses_key = True
+  batch_last = False
   name = "sampled_npg"
 
   def __post_init__(self):
@@ -213,6 +240,9 @@ class SampledNPG:
 
   def policy(self, state):
     return state[0]
+
+  def probs(self, state):
+    return tuple(jnp.exp(lp) for lp in state[0])
 
 
 def _sample(key, logp, num):

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import functools
+import math
+import operator
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxnpg import _protocol
 from jaxnpg._validation import real_finite_array
@@ -182,6 +187,169 @@ class NormalFormGame(_protocol.Game):
     """Marginal rewards ``rbar_i``, shape ``(A_i,)`` each (one game)."""
     probs = tuple(jnp.exp(lp).astype(self.dtype) for lp in logp)
     return dense_marginals(self.rewards, probs)
+
+  def loop_form(self):
+    """The batch-last form (:class:`DenseBatchLast`) when the game is small.
+
+    Games with more than ``DenseBatchLast.MAX_TERMS`` reward entries, and
+    subclasses that change :meth:`payoffs`, are their own loop form (contracted
+    with dot products, batched by plain vmap).
+    """
+    small = self.num_agents * math.prod(self.num_actions) <= (
+        DenseBatchLast.MAX_TERMS)
+    if small and type(self).payoffs is NormalFormGame.payoffs:
+      return DenseBatchLast(self.rewards, self.num_agents)
+    return self
+
+
+def _sum(terms):
+  out = terms[0]
+  for t in terms[1:]:
+    out = out + t
+  return out
+
+
+def _max(terms):
+  out = terms[0]
+  for t in terms[1:]:
+    out = jnp.maximum(out, t)
+  return out
+
+
+def dense_marginals_last(rewards, probs):
+  """All agents' marginal rewards with the action axes first, batch axes last.
+
+  Every contraction over a small action axis is a sum of slices, so all the
+  arithmetic is elementwise over the batch and vectorizes across it.
+
+  Args:
+    rewards: ``(n, A_1, ..., A_n, *batch_r)``.
+    probs: tuple of ``n`` arrays ``(A_i, *batch)``; ``batch_r`` and ``batch``
+      broadcast (trailing axes aligned).
+
+  Returns:
+    Tuple of ``n`` arrays ``(A_i, *broadcast batch)``; for empty batch shapes,
+    :func:`dense_marginals` up to rounding.
+  """
+  n = len(probs)
+  out = []
+  for i in range(n):
+    t = rewards[i]                       # (A_1, ..., A_n, *batch_r)
+    # Sum out the agents j != i from the last inwards: agents 0..j are still
+    # present, so agent j's action axis is axis j.
+    for j in range(n - 1, -1, -1):
+      if j == i:
+        continue
+      lead = (slice(None),) * j
+      t = _sum([t[lead + (a,)] * probs[j][a] for a in range(probs[j].shape[0])])
+    out.append(t)
+  return tuple(out)
+
+
+@jax.tree_util.register_pytree_node_class
+class DenseBatchLast:
+  """A small dense game, or a batch of them with the batch axes LAST (loop form).
+
+  The NPG loop's form of a :class:`NormalFormGame` (see
+  :meth:`NormalFormGame.loop_form` and :mod:`jaxnpg._solve`). Rewards are
+  ``(n, A_1, ..., A_n, *batch)`` and policies ``(A_i, *batch)``: the action axes
+  first, any batch axes trailing, so every reduction over an action axis is a
+  sum of slices, elementwise over the batch. One game is the case of an empty
+  batch shape. Batch axes broadcast (size 1 where an input is shared, e.g.
+  ``(n, A..., 1, G)`` rewards against ``(A_i, P, G)`` policies of ``P`` step
+  sizes).
+
+  Two choices matter for speed on CPU (``benchmarks/paths.py``): the marginals
+  are divided by a runtime one (:meth:`one`), so XLA computes them once per
+  step instead of
+  re-fusing the whole contraction into each of their consumers (the update's
+  max, exponentials and sum, the gaps); and the loop carries the probabilities
+  with the log-probabilities (one ``exp`` per action and step).
+  """
+
+  # Largest ``n * prod(A_i)`` written out term by term (the program grows with
+  # the tensor); larger games are their own loop form.
+  MAX_TERMS = 4096
+
+  action_axis = 0
+  batch_last = True
+  step_scale = 1.0
+
+  def __init__(self, rewards, num_agents: int):
+    self.rewards = rewards
+    self.num_agents = num_agents
+
+  def tree_flatten(self):
+    return (self.rewards,), self.num_agents
+
+  @classmethod
+  def tree_unflatten(cls, num_agents, leaves):
+    return cls(leaves[0], num_agents)
+
+  @property
+  def num_actions(self):
+    return tuple(self.rewards.shape[1:1 + self.num_agents])
+
+  @property
+  def policy_shapes(self):
+    return tuple((a,) for a in self.num_actions)
+
+  @property
+  def batch_shape(self):
+    return tuple(self.rewards.shape[1 + self.num_agents:])
+
+  @property
+  def dtype(self):
+    return self.rewards.dtype
+
+  def payoffs_at(self, logp, tau):
+    return self.loop_payoffs(logp, tuple(jnp.exp(lp) for lp in logp), tau)
+
+  def loop_payoffs(self, logp, probs, tau):
+    del logp, tau
+    q = dense_marginals_last(self.rewards, probs)
+    return tuple(x / self.one() for x in q)
+
+  def one(self):
+    """A runtime scalar 1 (0 if the first reward is NaN; rewards are finite).
+
+    XLA cannot fold ``x / one``, and a division is costly enough that XLA:CPU
+    computes ``x`` once instead of re-fusing it into every consumer.
+    """
+    r0 = self.rewards.reshape(-1)[0]   # a scalar, shared by the batch
+    return jnp.where(jnp.isnan(r0), 0.0, 1.0).astype(self.dtype)
+
+  def loop_gaps(self, logp, probs, payoffs, tau):
+    """``(QRE-gap, NE-gap)``, max over agents, shaped like the batch.
+
+    The definitions of :mod:`jaxnpg._gaps` (KL form, ``0 * (-inf) = 0``, NaN where
+    a policy entry is NaN or ``+inf`` or a payoff is not finite), with the sums
+    over actions written out.
+    """
+    inv = 1.0 / jnp.where(tau > 0, tau, 1.0)   # one division per batch element
+    qre, ne = [], []
+    for lp, p, q in zip(logp, probs, payoffs):
+      A = q.shape[0]
+      live = ~jnp.isneginf(lp)
+      mean_q = _sum([jnp.where(live[a], p[a] * q[a], 0.0) for a in range(A)])
+      bad = functools.reduce(operator.or_, [
+          jnp.isnan(lp[a]) | jnp.isposinf(lp[a]) | ~jnp.isfinite(q[a])
+          for a in range(A)])
+      ne_i = jnp.maximum(_max([q[a] for a in range(A)]) - mean_q, 0.0)
+      x = q * inv
+      mx = _max([x[a] for a in range(A)])
+      lse = mx + jnp.log(_sum([jnp.exp(x[a] - mx) for a in range(A)]))
+      kl = _sum([jnp.where(live[a], p[a] * (lp[a] - (x[a] - lse)), 0.0)
+                 for a in range(A)])
+      ne_i = jnp.where(bad, jnp.nan, ne_i)
+      qre.append(jnp.where(tau > 0, jnp.where(bad, jnp.nan,
+                                              jnp.maximum(tau * kl, 0.0)), ne_i))
+      ne.append(ne_i)
+    return _max(qre), _max(ne)   # jnp.maximum keeps NaN
+
+  def loop_payoff_size(self, payoffs):
+    return _max([jnp.where(jnp.isfinite(x[a]), jnp.abs(x[a]), 0.0)
+                 for x in payoffs for a in range(x.shape[0])])
 
 
 def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,

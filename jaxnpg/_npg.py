@@ -67,7 +67,23 @@ def carry_coefficient(eta, tau):
   return jnp.where(jnp.abs(coef) <= 4 * eps, jnp.zeros_like(coef), coef)
 
 
-def npg_update(logp, payoffs, tau, eta):
+def _fold(op, x, axis):
+  """``op``-reduce ``x`` over ``axis`` keeping it (size 1).
+
+  Over a leading action axis (batch axes trailing, see :mod:`jaxnpg._solve`) the
+  reduction is written as a chain of slices, so every operation is elementwise
+  over the batch and vectorizes across it.
+  """
+  if axis == 0:
+    out = x[0]
+    for a in range(1, x.shape[0]):
+      out = op(out, x[a])
+    return out[None]
+  return (jnp.sum if op is jnp.add else jnp.max)(x, axis=axis, keepdims=True)
+
+
+def npg_update(logp, payoffs, tau, eta, *, axis: int = -1,
+               with_probs: bool = False):
   """The log-space update given the payoffs (no checks; ``eta`` already scaled).
 
   ``log pi_i' = (1 - eta*tau) log pi_i + eta * payoff_i - logsumexp(same)``.
@@ -75,6 +91,18 @@ def npg_update(logp, payoffs, tau, eta):
   ``eta*tau >= 1`` (within rounding, see :func:`carry_coefficient`) the old policy
   carries no weight (``pi^0 = 1``) and they re-enter: ``eta = 1/tau`` is exactly
   the soft best response from any start.
+
+  Args:
+    logp, payoffs: tuples of per-agent arrays of equal shapes.
+    tau, eta: scalars, or arrays broadcasting against ``logp[i]`` (batch axes
+      trailing when ``axis == 0``).
+    axis: the action axis (static): ``-1`` (one game, or batch axes leading) or
+      ``0`` (batch axes trailing).
+    with_probs: also return the new probabilities, from the same exponentials
+      as the log-sum-exp (one ``exp`` per action and step).
+
+  Returns:
+    The new log-policy (a tuple), or ``(logp, probs)`` with ``with_probs``.
   """
   dtype = payoffs[0].dtype
   tau = jnp.asarray(tau, dtype)
@@ -87,14 +115,28 @@ def npg_update(logp, payoffs, tau, eta):
     carried = jnp.where(zero_prob, jnp.where(coef > 0, -jnp.inf, 0.0),
                         coef * jnp.where(zero_prob, 0.0, lp))
     logits = carried + eta * q
-    return logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    if not with_probs:
+      return logits - jax.nn.logsumexp(logits, axis=axis, keepdims=True)
+    m = _fold(jnp.maximum, logits, axis)
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    e = jnp.exp(logits - m)
+    s = _fold(jnp.add, e, axis)
+    return logits - (jnp.log(s) + m), e * (1.0 / s)
 
   # Many equally shaped agents: one stacked op instead of one per agent (same
   # values; keeps compile time flat in the number of agents, see _stacking).
-  lp_all, q_all = _stacking.stack_uniform(logp), _stacking.stack_uniform(payoffs)
-  if lp_all is not None and q_all is not None:
-    return _stacking.AgentTuple(update(lp_all, q_all))
-  return tuple(update(lp, q) for lp, q in zip(logp, payoffs))
+  if axis == -1:
+    lp_all = _stacking.stack_uniform(logp)
+    q_all = _stacking.stack_uniform(payoffs)
+    if lp_all is not None and q_all is not None:
+      out = update(lp_all, q_all)
+      if with_probs:
+        return _stacking.AgentTuple(out[0]), _stacking.AgentTuple(out[1])
+      return _stacking.AgentTuple(out)
+  out = [update(lp, q) for lp, q in zip(logp, payoffs)]
+  if with_probs:
+    return tuple(o[0] for o in out), tuple(o[1] for o in out)
+  return tuple(out)
 
 
 def npg_step(game, logp, tau, eta):

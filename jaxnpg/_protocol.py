@@ -18,7 +18,7 @@ import abc
 import jax
 import jax.numpy as jnp
 
-from jaxnpg import _gaps
+from jaxnpg import _gaps, _stacking, _tolerance
 
 
 class Game(abc.ABC):
@@ -74,6 +74,37 @@ class Game(abc.ABC):
     """
     del tau
     return self.payoffs(logp)
+
+  # The loop's view of a game (see jaxnpg._solve). `run`, `solve` and `sweep`
+  # iterate a game's *loop form*: an object with the attributes and methods
+  # below. A game is its own loop form (one game, action axis last, batches by
+  # plain vmap); a game type with a faster layout returns another form from
+  # `loop_form` (NormalFormGame: rewards and policies with the action axes first
+  # and any batch axes LAST, `batch_last = True`, so `jax.vmap(jaxnpg.run)` runs a
+  # batch as one batch-last loop).
+
+  action_axis = -1    # the action axis of the form's policies and payoffs
+  batch_last = False  # True: leaves may carry trailing batch axes (see _solve)
+
+  def loop_form(self):
+    """The form of this (one) game that the NPG loop iterates (here: itself)."""
+    return self
+
+  def loop_payoffs(self, logp, probs, tau):
+    """:meth:`payoffs_at`, given also the probabilities ``exp(logp)``."""
+    del probs
+    return self.payoffs_at(logp, tau)
+
+  def loop_gaps(self, logp, probs, payoffs, tau):
+    """``(QRE-gap, NE-gap)`` (max over agents) from known payoffs: scalars."""
+    del probs
+    qre = jnp.max(self.qre_gap_per_agent(logp, tau, payoffs))
+    ne = jnp.max(self.ne_gap_per_agent(logp, payoffs))
+    return qre, ne
+
+  def loop_payoff_size(self, payoffs):
+    """``Q = max |payoff|`` over the finite entries (the tolerance's scale)."""
+    return _tolerance.payoff_size(_stacking.agent_groups(payoffs))
 
   def astype(self, dtype) -> "Game":
     """The same game with its floating arrays cast to ``dtype`` (a pytree map).

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import custom_batching, lax
 
 from jaxnpg import _gaps, _stacking, _tolerance
 from jaxnpg._algorithms import NPG, get_algorithm
@@ -156,38 +157,71 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
               record_every=record_every, algorithm=algorithm)
 
 
-def _payoffs_for(game, algorithm, state, tau):
-  return (game.payoffs_at(algorithm.policy(state), tau) if algorithm.uses_payoffs
-          else None)
-
-
 def tol_and_floor(game, payoffs, tau, eta, tol=None):
   """The QRE-gap tolerance (given or default) and rounding floor, given the payoffs.
 
-  ``eta`` is the scaled step size. See :mod:`jaxnpg._tolerance` for the rule.
+  ``game`` is a loop form (a game, or its batch-last form); ``eta`` is the
+  scaled step size. See :mod:`jaxnpg._tolerance` for the rule. Shaped like the
+  batch (scalars for one game).
   """
   return _tolerance.gap_tol_and_floor(
-      _tolerance.payoff_size(_stacking.agent_groups(payoffs)), tau, eta,
+      game.loop_payoff_size(payoffs), tau, eta,
       _tolerance.log_max_actions(game.policy_shapes), game.dtype, tol)
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("num_iters", "record_every", "algorithm"))
-def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
-         algorithm=NPG()):
-  dtype = game.dtype
+# ---------------------------------------------------------------------------
+# The loop. One implementation of the NPG iteration and its records, used by
+# `run` (one game), `jax.vmap(run)` and `jaxnpg.sweep`, for every game type and
+# algorithm. It iterates a game's *loop form* (`Game.loop_form`, see
+# jaxnpg._protocol): the game itself (action axis last, one game), or a
+# batch-last form (action axes first, batch axes trailing, every reduction over
+# an action axis elementwise over the batch; one game is the empty batch).
+#
+# Batching: `_loop` is a `jax.custom_batching.custom_vmap` function of the flat
+# leaves of its arguments. When a vmap maps it and both the form and the
+# algorithm are batch-last, the rule moves the mapped axis of every input to the
+# END (or appends a size-1 axis to an unmapped one, so shared inputs such as a
+# game's rewards across step sizes are not copied) and calls `_loop` again, whose
+# arrays now carry one more trailing batch axis; nested vmaps stack further
+# trailing axes. Otherwise the rule is plain vmap of the same loop.
+
+
+def _trail(x, batched):
+  """Axis 0 of a mapped input to the end; a size-1 axis on an unmapped one."""
+  return jnp.moveaxis(x, 0, -1) if batched else x[..., None]
+
+
+def _loop_body(form, tau, eta, logp, key, tol, *, num_iters, record_every,
+               algorithm):
+  """``num_iters`` steps of ``algorithm`` on a loop form, records and verdict."""
+  dtype = form.dtype
   tau = jnp.asarray(tau, dtype)
-  eta = jnp.asarray(eta, dtype) * game.step_scale
-  step = functools.partial(algorithm.step, game, tau=tau, eta=eta)
+  eta = jnp.asarray(eta, dtype) * form.step_scale
+  logp = tuple(jnp.asarray(lp, dtype) for lp in logp)
+  if form.batch_last:  # the carried policy takes the full (broadcast) batch
+    shapes = [form.batch_shape, tau.shape, eta.shape]
+    shapes += [lp.shape[1:] for lp in logp]
+    if tol is not None:
+      shapes.append(jnp.shape(tol))
+    batch = jnp.broadcast_shapes(*shapes)
+    logp = tuple(jnp.broadcast_to(lp, lp.shape[:1] + batch) for lp in logp)
+  else:
+    batch = ()
+  step = functools.partial(algorithm.step, form, tau=tau, eta=eta)
+
+  def payoffs_of(state):
+    return form.loop_payoffs(algorithm.policy(state), algorithm.probs(state),
+                             tau)
 
   def plain(state, _):
-    return step(state, _payoffs_for(game, algorithm, state, tau)), None
+    return step(state, payoffs_of(state) if algorithm.uses_payoffs
+                else None), None
 
   def block(length):
     def body(state, _):
-      logp = algorithm.policy(state)
-      payoffs = game.payoffs_at(logp, tau)
-      record = _gap_pair(game, logp, payoffs, tau)
+      payoffs = payoffs_of(state)
+      record = form.loop_gaps(algorithm.policy(state), algorithm.probs(state),
+                              payoffs, tau)
       state = step(state, payoffs if algorithm.uses_payoffs else None)
       if length > 1:
         state, _ = _stacking.scan(plain, state, None, length=length - 1)
@@ -198,24 +232,79 @@ def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
   # shorter), then at num_iters.
   num_blocks = num_iters // record_every
   remainder = num_iters - num_blocks * record_every
-  state = algorithm.init(game, logp, key)
+  state = algorithm.init(form, logp, key)
   state, (qre, ne) = _stacking.scan(block(record_every), state, None,
                                     length=num_blocks)
   starts = jnp.arange(num_blocks) * record_every
   if remainder:
     state, (q, e) = block(remainder)(state, None)
-    qre, ne = jnp.append(qre, q), jnp.append(ne, e)
+    qre, ne = jnp.concatenate([qre, q[None]]), jnp.concatenate([ne, e[None]])
     starts = jnp.append(starts, num_blocks * record_every)
-  logp = algorithm.policy(state)
-  payoffs = game.payoffs_at(logp, tau)
-  qre_last, ne_last = _gap_pair(game, logp, payoffs, tau)
+  logp, probs = algorithm.policy(state), algorithm.probs(state)
+  payoffs = form.loop_payoffs(logp, probs, tau)
+  qre_last, ne_last = form.loop_gaps(logp, probs, payoffs, tau)
   iterations = jnp.append(starts, num_iters)
-  qre, ne = jnp.append(qre, qre_last), jnp.append(ne, ne_last)
-  tol, floor = tol_and_floor(game, payoffs, tau, eta, tol)
-  status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
-                   tail=VERDICT_TAIL, num_iters=num_iters).status
-  return RunResult(logp=logp, qre_gap=qre, ne_gap=ne, iterations=iterations,
-                   status=status, tol=tol, floor=floor)
+  qre = jnp.concatenate([qre, qre_last[None]])
+  ne = jnp.concatenate([ne, ne_last[None]])
+  tol, floor = tol_and_floor(form, payoffs, tau, eta, tol)
+  tol, floor = jnp.broadcast_to(tol, batch), jnp.broadcast_to(floor, batch)
+  # The verdict of every batch element (cheap: once per run).
+  R = qre.shape[0]
+  flat = lambda x: jnp.moveaxis(x, 0, -1).reshape((-1, R))
+  status = jax.vmap(lambda q, n, t, f: verdict(
+      q, n, iterations.astype(dtype), tol=t, floor=f, tail=VERDICT_TAIL,
+      num_iters=num_iters).status)(flat(qre), flat(ne), tol.reshape(-1),
+                                   floor.reshape(-1)).reshape(batch)
+  return RunResult(logp=tuple(logp), qre_gap=qre, ne_gap=ne,
+                   iterations=iterations, status=status, tol=tol, floor=floor)
+
+
+@functools.lru_cache(maxsize=None)
+def _loop_fn(treedef, num_iters, record_every, algorithm):
+  """The loop for arguments of structure ``treedef`` as a custom_vmap function."""
+
+  def body(*leaves):
+    form, tau, eta, logp, key, tol = jax.tree_util.tree_unflatten(treedef,
+                                                                  leaves)
+    return _loop_body(form, tau, eta, logp, key, tol, num_iters=num_iters,
+                      record_every=record_every, algorithm=algorithm)
+
+  loop = custom_batching.custom_vmap(body)
+
+  @loop.def_vmap
+  def rule(axis_size, in_batched, *leaves):
+    del axis_size
+    form = jax.tree_util.tree_unflatten(treedef, leaves)[0]
+    if not (form.batch_last and algorithm.batch_last):
+      out = jax.vmap(body, in_axes=tuple(0 if b else None for b in in_batched))(
+          *leaves)
+      return out, jax.tree_util.tree_map(lambda _: True, out)
+    out = loop(*(_trail(x, b) for x, b in zip(leaves, in_batched)))
+    front = lambda x: jnp.moveaxis(x, -1, 0)
+    out = out._replace(logp=tuple(map(front, out.logp)),
+                       qre_gap=front(out.qre_gap), ne_gap=front(out.ne_gap),
+                       status=front(out.status), tol=front(out.tol),
+                       floor=front(out.floor))
+    batched = jax.tree_util.tree_map(lambda _: True, out)._replace(
+        iterations=False)
+    return out, batched
+
+  return loop
+
+
+@functools.partial(jax.jit, static_argnames=("num_iters", "record_every",
+                                             "algorithm", "batch_last"))
+def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
+         algorithm=NPG(), batch_last=True):
+  """The loop on one game (``jax.vmap`` it to batch; see the notes above).
+
+  The loop iterates the game's loop form when the algorithm works batch-last,
+  else the game itself; ``batch_last=False`` always iterates the game itself
+  (the same loop; ``jaxnpg.sweep(method="generic")``).
+  """
+  form = (game.loop_form() if batch_last and algorithm.batch_last else game)
+  leaves, treedef = jax.tree_util.tree_flatten((form, tau, eta, logp, key, tol))
+  return _loop_fn(treedef, num_iters, record_every, algorithm)(*leaves)
 
 
 def check_tol(tol) -> None:

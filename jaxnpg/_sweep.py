@@ -17,15 +17,17 @@ How the work is laid out:
   a one-axis ``Mesh``); on each device it is processed in *blocks* of a fixed number
   of games (sized for the CPU's caches; one block per device on accelerators).
   Every operation is elementwise over games, so chunked and one-shot runs agree
-  bit for bit, and so do sharded and one-device runs of the dense kernel. XLA
+  bit for bit, and so do sharded and one-device runs of the batch-last loop. XLA
   compiles a multi-device program differently: on the generic path in float64 the
   policies stay bit-identical and the QRE-gaps differ in the last bits; Markov
   games in float32 can differ by about 1e-5 relative, enough to move
   ``iterations_to_tol`` by one record (measured; the README states it);
-* plain NPG on dense games small enough goes through a kernel with the batch axes
-  last (:mod:`jaxnpg._dense_batch`); every other game type and every other
-  algorithm goes through the generic one-game solver (``jaxnpg._solve._run`` via
-  ``vmap``, with ``algorithm=``), i.e. only through the game protocol.
+* every cell runs the one NPG loop of :func:`jaxnpg.run` (``jaxnpg._solve._run``
+  under ``vmap``). Where the game has a batch-last loop form (small dense games)
+  and the algorithm works on it (NPG, optimistic NPG), the loop's ``custom_vmap``
+  rule runs the whole block as one loop with the batch axes last
+  (``method="dense"``); otherwise it is plain ``vmap`` of the one-game loop
+  (``method="generic"``).
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxnpg import _dense_batch
 from jaxnpg import _attractors, _store
 from jaxnpg._algorithms import NPG, describe_algorithm, get_algorithm
 from jaxnpg._families import FAMILIES, make_game
+from jaxnpg._games import DenseBatchLast
 from jaxnpg._policy import random_policy, uniform_policy
 from jaxnpg._progress import Progress
 from jaxnpg._protocol import Game
@@ -246,14 +248,11 @@ def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
   ones (``eta * game.step_scale``, the paper rule's, SPEC), so each game gets
   ``eta / step_scale``: ``eta (1 - gamma)`` for a Markov game.
   """
-  if dense:
-    return _dense_batch.run_cells(game, logp, tau, eta, tol, num_iters=num_iters,
-                                  record_every=record_every)
   def one(g, lp, k, t, e):
     if per_scale:
       e = e / g.step_scale
     res = _run(g, t, e, lp, k, tol, num_iters=num_iters,
-               record_every=record_every, algorithm=algorithm)
+               record_every=record_every, algorithm=algorithm, batch_last=dense)
     return res.qre_gap, res.ne_gap, res.tol, res.floor
   tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
   if keys is None:
@@ -723,18 +722,19 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
     raise ValueError(f"`record_every`={record_every} exceeds `num_iters`="
                      f"{num_iters}.")
 
-  dense_ok = _dense_batch.supports(proto)
+  dense_ok = proto.loop_form().batch_last
   if method == "dense" and not dense_ok:
     raise ValueError(
-        f"method='dense' needs a NormalFormGame with n * prod(A) <= "
-        f"{_dense_batch.MAX_TERMS}; got {type(proto).__name__} with actions "
-        f"{num_actions}. Use method='generic'.")
-  plain_npg = type(algorithm) is NPG
-  if method == "dense" and not plain_npg:
+        f"method='dense' needs a game with a batch-last loop form (a "
+        f"NormalFormGame with n * prod(A) <= {DenseBatchLast.MAX_TERMS}); got "
+        f"{type(proto).__name__} with actions {num_actions}. Use "
+        "method='generic'.")
+  if method == "dense" and not algorithm.batch_last:
     raise ValueError(
-        f"method='dense' runs plain NPG only; algorithm {algorithm.name!r} takes "
-        "the generic path (method='generic' or 'auto').")
-  dense = dense_ok and plain_npg and method != "generic"
+        f"method='dense' runs algorithms that work batch-last (npg, "
+        f"optimistic_npg); algorithm {algorithm.name!r} takes the generic path "
+        "(method='generic' or 'auto').")
+  dense = dense_ok and algorithm.batch_last and method != "generic"
   if algorithm.uses_key and not hasattr(proto, "rewards_at"):
     raise ValueError(
         f"{algorithm.name} needs a static game with `rewards_at`; "

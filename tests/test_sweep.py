@@ -17,8 +17,7 @@ import pytest
 
 import jaxnpg
 import reference
-from jaxnpg import _dense_batch
-from jaxnpg._games import dense_marginals
+from jaxnpg._games import dense_marginals, dense_marginals_last
 
 SIZES = (2, 3)
 TAUS = [0.0, 0.3, 2.0]
@@ -68,7 +67,8 @@ def _record_from_run(res, tol, num_iters, tail=0.5):
 
 
 def test_cells_equal_independent_runs(sweeps):
-  res = sweeps["generic"]
+  # The default path (one batch-last loop) against runs of the same loop.
+  res = sweeps["dense"]
   assert res.shape == (5, 3, 2)
   assert res.dims["qre_gap_trajectory"] == ("game", "tau", "eta", "iteration")
   np.testing.assert_array_equal(res.iteration, np.arange(0, ITERS + 1, EVERY))
@@ -127,7 +127,7 @@ def test_dense_marginals_batch_last(rng, x64):
   sizes = (2, 3, 4)
   R = rng.uniform(-1, 1, size=(6, 3) + sizes)
   probs = [rng.dirichlet(np.ones(a), size=6) for a in sizes]
-  got = _dense_batch.marginals(
+  got = dense_marginals_last(
       jnp.asarray(np.moveaxis(R, 0, -1)),
       tuple(jnp.asarray(p.T) for p in probs))
   for g in range(6):

@@ -1,0 +1,103 @@
+"""jax.vmap(jaxnpg.run) takes the loop's batch-last rule and equals a loop of runs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxnpg
+from jaxnpg import _solve
+
+SIZES = (2, 3, 4)
+ITERS, EVERY = 30, 7
+
+
+def _problems(n=4):
+  games, inits = jax.vmap(lambda i: jaxnpg.family_game("random", 3, i, SIZES))(
+      jnp.arange(n))
+  taus = jnp.array([0.3, 1.0, 0.0, 0.05])[:n]
+  etas = jnp.array([0.2, 0.5, 0.1, 0.3])[:n]
+  return games, inits, taus, etas
+
+
+def _one(g, t, e, lp):
+  return jaxnpg.run(g, t, e, ITERS, init=lp, record_every=EVERY)
+
+
+def _game(games, b):
+  return jaxnpg.NormalFormGame(games.rewards[b])
+
+
+def _check_equal(got, want):
+  for x, y in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-13,
+                               atol=1e-15)
+
+
+@pytest.mark.parametrize("axes", ["all", "games", "taus", "etas", "inits"])
+def test_vmap_run_equals_loop_of_runs(axes, x64):
+  games, inits, taus, etas = _problems()
+  in_axes = {"all": (0, 0, 0, 0), "games": (0, None, None, None),
+             "taus": (None, 0, None, None), "etas": (None, None, 0, None),
+             "inits": (None, None, None, 0)}[axes]
+  args = (games, taus, etas, inits)
+  args = tuple(a if ax == 0 else jax.tree_util.tree_map(lambda x: x[0], a)
+               for a, ax in zip(args, in_axes))
+  got = jax.jit(jax.vmap(_one, in_axes))(*args)
+  pick = lambda a, ax, b: a if ax is None else jax.tree_util.tree_map(
+      lambda x: x[b], a)
+  for b in range(4):
+    g, t, e, lp = (pick(a, ax, b) for a, ax in zip(args, in_axes))
+    want = _one(jaxnpg.NormalFormGame(g.rewards), float(t), float(e), tuple(lp))
+    _check_equal(jax.tree_util.tree_map(lambda x: x[b], got), want)
+
+
+def test_nested_vmap_over_games_and_taus(x64):
+  games, inits, taus, _ = _problems()
+  cells = jax.vmap(lambda g, t, lp: _one(g, t, 0.1, lp), (None, 0, None))
+  got = jax.jit(jax.vmap(cells, (0, None, 0)))(games, taus, inits)
+  assert got.qre_gap.shape == (4, 4, ITERS // EVERY + 2)
+  for b in range(4):
+    for t in range(4):
+      want = _one(_game(games, b), float(taus[t]), 0.1,
+                  tuple(x[b] for x in inits))
+      _check_equal(jax.tree_util.tree_map(lambda x: x[b, t], got), want)
+
+
+def _transposes(fn, *args):
+  jaxpr = jax.make_jaxpr(fn)(*args)
+  return str(jaxpr).count("transpose[")
+
+
+def test_batch_last_rule_is_taken(x64):
+  """NPG on dense games: the batch axis moves last (a transpose of the inputs and
+  one scan over the whole batch); a Markov game or pg falls back to vmap."""
+  games, inits, taus, etas = _problems()
+  jaxpr = str(jax.make_jaxpr(jax.vmap(_one))(games, taus, etas, inits))
+  # rewards (4, n, A...) -> (n, A..., 4): the batch axis last.
+  assert "transpose[permutation=(1, 2, 3, 4, 0)]" in jaxpr
+  pg = lambda g, t, e, lp: jaxnpg.run(g, t, e, ITERS, init=lp, algorithm="pg")
+  assert "transpose[permutation=(1, 2, 3, 4, 0)]" not in str(
+      jax.make_jaxpr(jax.vmap(pg))(games, taus, etas, inits))
+
+
+def test_rule_counts_its_calls(x64, monkeypatch):
+  """The loop body is traced once per batch-last level: for one vmap, the base
+  trace plus one with a trailing batch axis of the vmapped size."""
+  seen = []
+  body = _solve._loop_body
+
+  def spy(form, tau, eta, logp, *a, **kw):
+    seen.append((type(form).__name__, tuple(logp[0].shape)))
+    return body(form, tau, eta, logp, *a, **kw)
+
+  monkeypatch.setattr(_solve, "_loop_body", spy)
+  _solve._loop_fn.cache_clear()
+  games, inits, taus, etas = _problems()
+  try:
+    jax.make_jaxpr(jax.vmap(lambda g, t, e, lp: _solve._run(
+        g, t, e, lp, num_iters=5, record_every=1)))(games, taus, etas, inits)
+  finally:
+    _solve._loop_fn.cache_clear()
+  assert ("DenseBatchLast", (SIZES[0], 4)) in seen
+  assert all(name == "DenseBatchLast" for name, _ in seen)
