@@ -42,9 +42,9 @@ from jaxnpg._step_sizes import paper_eta
 from jaxnpg._store import load_sweep
 from jaxnpg._status import STATUS_NAMES, Status
 from jaxnpg._results import SweepResult
-from jaxnpg._sweep import family_game, sweep
+from jaxnpg._seeding import family_game, init_key, sweep_key
+from jaxnpg._sweep import sweep
 from jaxnpg._version import __version__
-from jaxnpg._sweep import init_key, sweep_key
 from jaxnpg import theory
 from jaxnpg.theory import local_rate
 

@@ -32,7 +32,8 @@ from jaxnpg import theory
 from jaxnpg._attractors import Attractor
 from jaxnpg._store import load_sweep
 from jaxnpg._results import SweepResult
-from jaxnpg._sweep import _sweep, family_game
+from jaxnpg._seeding import family_game
+from jaxnpg._sweep import _sweep
 
 ATLAS_FILE = "atlas.json"
 ATLAS_FORMAT = "jaxnpg-atlas/1"
@@ -265,7 +266,7 @@ def atlas(family: str = "covariant", *, num_actions, values, taus,
 
 
 def _sweep_defaults(options: dict) -> dict:
-  """The keywords of ``_plan`` that ``atlas`` does not set, with sweep defaults."""
+  """The keywords of ``_sweep`` that ``atlas`` does not set, with sweep defaults."""
   defaults = dict(game=None, init="random", eta_multipliers=None, tol=None,
                   record_every=None, trajectory_points=0, tail=0.5,
                   method="auto", chunk_games=None, memory_budget=None,

@@ -275,16 +275,21 @@ class DenseBatchLast:
   batch_last = True
   step_scale = 1.0
 
-  def __init__(self, rewards, num_agents: int):
+  def __init__(self, rewards, num_agents: int, one=None):
     self.rewards = rewards
     self.num_agents = num_agents
+    self._one = one
 
   def tree_flatten(self):
-    return (self.rewards,), self.num_agents
+    return (self.rewards, self._one), self.num_agents
 
   @classmethod
   def tree_unflatten(cls, num_agents, leaves):
-    return cls(leaves[0], num_agents)
+    return cls(leaves[0], num_agents, leaves[1])
+
+  def loop_ready(self):
+    """This form with its runtime one computed (once, before the loop)."""
+    return DenseBatchLast(self.rewards, self.num_agents, self.one())
 
   @property
   def num_actions(self):
@@ -317,6 +322,8 @@ class DenseBatchLast:
     computes ``x`` once instead of re-fusing it into every consumer.
     """
     r0 = self.rewards.reshape(-1)[0]   # a scalar, shared by the batch
+    if self._one is not None:
+      return self._one
     return jnp.where(jnp.isnan(r0), 0.0, 1.0).astype(self.dtype)
 
   def loop_gaps(self, logp, probs, payoffs, tau):
@@ -324,26 +331,24 @@ class DenseBatchLast:
 
     The definitions of :mod:`jaxnpg._gaps` (KL form, ``0 * (-inf) = 0``, NaN where
     a policy entry is NaN or ``+inf`` or a payoff is not finite), with the sums
-    over actions written out.
+    over actions written out. ``probs`` must be ``exp(logp)``: the NaN test
+    reads it (``(pi + rbar) * 0`` is 0, or NaN exactly when a probability is NaN
+    or ``inf`` or a payoff is not finite), one multiply-add per action.
     """
-    inv = 1.0 / jnp.where(tau > 0, tau, 1.0)   # one division per batch element
+    inv = 1.0 / jnp.where(tau > 0, tau, 1.0)
     qre, ne = [], []
     for lp, p, q in zip(logp, probs, payoffs):
       A = q.shape[0]
-      live = ~jnp.isneginf(lp)
+      live = [~jnp.isneginf(lp[a]) for a in range(A)]
+      poison = _sum([p[a] + q[a] for a in range(A)]) * 0.0
       mean_q = _sum([jnp.where(live[a], p[a] * q[a], 0.0) for a in range(A)])
-      bad = functools.reduce(operator.or_, [
-          jnp.isnan(lp[a]) | jnp.isposinf(lp[a]) | ~jnp.isfinite(q[a])
-          for a in range(A)])
-      ne_i = jnp.maximum(_max([q[a] for a in range(A)]) - mean_q, 0.0)
+      ne_i = jnp.maximum(_max([q[a] for a in range(A)]) - mean_q, 0.0) + poison
       x = q * inv
       mx = _max([x[a] for a in range(A)])
       lse = mx + jnp.log(_sum([jnp.exp(x[a] - mx) for a in range(A)]))
       kl = _sum([jnp.where(live[a], p[a] * (lp[a] - (x[a] - lse)), 0.0)
                  for a in range(A)])
-      ne_i = jnp.where(bad, jnp.nan, ne_i)
-      qre.append(jnp.where(tau > 0, jnp.where(bad, jnp.nan,
-                                              jnp.maximum(tau * kl, 0.0)), ne_i))
+      qre.append(jnp.where(tau > 0, jnp.maximum(tau * kl, 0.0) + poison, ne_i))
       ne.append(ne_i)
     return _max(qre), _max(ne)   # jnp.maximum keeps NaN
 

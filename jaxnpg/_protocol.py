@@ -90,6 +90,15 @@ class Game(abc.ABC):
     """The form of this (one) game that the NPG loop iterates (here: itself)."""
     return self
 
+  def loop_ready(self):
+    """The form as the loop iterates it: values computed once before the loop.
+
+    Called by the loop on its (possibly batched) inputs before the first step;
+    whatever it computes enters the compiled loop as an input, opaque to the
+    compiler (e.g. the dense form's runtime one). Here: itself.
+    """
+    return self
+
   def loop_payoffs(self, logp, probs, tau):
     """:meth:`payoffs_at`, given also the probabilities ``exp(logp)``."""
     del probs

@@ -46,24 +46,42 @@ def linear_rate(gaps, iterations=None, *, tail: float = 0.5, floor=None):
     raise ValueError(
         f"`gaps` must be one trajectory of shape (T,), got {gaps.shape}; vmap "
         "over batches.")
-  dtype = gaps.dtype
   if gaps.shape[0] == 0:
-    return jnp.asarray(jnp.nan, dtype)
-  k = (jnp.arange(gaps.shape[0], dtype=dtype) if iterations is None
-       else jnp.asarray(iterations).astype(dtype))
+    return jnp.asarray(jnp.nan, gaps.dtype)
+  k = (jnp.arange(gaps.shape[0]) if iterations is None
+       else jnp.asarray(iterations))
+  return fit_rate(gaps, k, tail=tail, floor=floor)
+
+
+def fit_rate(gaps, iterations, *, tail: float, floor=None):
+  """:func:`linear_rate` of trajectories laid out records first.
+
+  Args:
+    gaps: ``(T, *batch)``: ``T >= 1`` records of each trajectory of the batch.
+    iterations: ``(T,)`` iteration of each record.
+    tail, floor: as in :func:`linear_rate` (``floor`` broadcasts against
+      ``batch``).
+
+  Returns:
+    ``batch``-shaped rates. Every reduction runs over axis 0, so a batch laid
+    out last is reduced elementwise across it (no transposes).
+  """
+  dtype = gaps.dtype
+  k = jnp.asarray(iterations).astype(dtype).reshape(
+      (-1,) + (1,) * (gaps.ndim - 1))
   if floor is None:
-    scale = jnp.max(jnp.where(jnp.isfinite(gaps), jnp.abs(gaps), 0.0))
+    scale = jnp.max(jnp.where(jnp.isfinite(gaps), jnp.abs(gaps), 0.0), axis=0)
     floor = default_floor(dtype) * jnp.maximum(scale, 1.0)
   usable = jnp.isfinite(gaps) & (gaps > floor)
-  last = jnp.max(jnp.where(usable, k, k[0]))
+  last = jnp.max(jnp.where(usable, k, k[0]), axis=0)
   start = last - tail * (last - k[0])
   mask = usable & (k >= start)
   w = mask.astype(dtype)
-  count = jnp.sum(w)
+  count = jnp.sum(w, axis=0)
   y = jnp.log(jnp.where(mask, gaps, 1.0))
-  kbar = jnp.sum(w * k) / jnp.maximum(count, 1)
-  ybar = jnp.sum(w * y) / jnp.maximum(count, 1)
-  sxx = jnp.sum(w * (k - kbar) ** 2)
-  sxy = jnp.sum(w * (k - kbar) * (y - ybar))
+  kbar = jnp.sum(w * k, axis=0) / jnp.maximum(count, 1)
+  ybar = jnp.sum(w * y, axis=0) / jnp.maximum(count, 1)
+  sxx = jnp.sum(w * (k - kbar) ** 2, axis=0)
+  sxy = jnp.sum(w * (k - kbar) * (y - ybar), axis=0)
   slope = sxy / jnp.where(sxx > 0, sxx, 1.0)
   return jnp.where((count >= 3) & (sxx > 0), jnp.exp(slope), jnp.nan)

@@ -7,445 +7,42 @@ algorithms, of ``num_seeds`` seeds), and keeps a small record per cell (final
 gaps, iterations to the tolerance, empirical linear rate, monotonicity, a status
 code and optionally a subsampled trajectory).
 
-How the work is laid out:
+How the work is laid out, one module each:
 
-* games come from a registered family (generated inside the compiled call from
-  ``(seed, game index)``, so no host loop over games) or from a user's batched game;
-* the game axis is split into *chunks* sized from a memory budget; each chunk is one
-  compiled call whose results are copied to the host (and to disk with ``out=``);
-* within a chunk the game axis is sharded over all devices (``jax.shard_map`` over
-  a one-axis ``Mesh``); on each device it is processed in *blocks* of a fixed number
-  of games (sized for the CPU's caches; one block per device on accelerators).
-  Every operation is elementwise over games, so chunked and one-shot runs agree
-  bit for bit, and so do sharded and one-device runs of the batch-last loop. XLA
-  compiles a multi-device program differently: on the generic path in float64 the
-  policies stay bit-identical and the QRE-gaps differ in the last bits; Markov
-  games in float32 can differ by about 1e-5 relative, enough to move
-  ``iterations_to_tol`` by one record (measured; the README states it);
-* every cell runs the one NPG loop of :func:`jaxnpg.run` (``jaxnpg._solve._run``
-  under ``vmap``). Where the game has a batch-last loop form (small dense games)
-  and the algorithm works on it (NPG, optimistic NPG), the loop's ``custom_vmap``
-  rule runs the whole block as one loop with the batch axes last
-  (``method="dense"``); otherwise it is plain ``vmap`` of the one-game loop
-  (``method="generic"``).
+* :mod:`jaxnpg._seeding`: games come from a registered family (generated inside
+  the compiled call from ``(seed, game index)``, so no host loop over games) or
+  from a user's batched game; the keys of games, starts and algorithms;
+* :mod:`jaxnpg._sweep_plan`: the arguments, checked, as one immutable ``Plan``;
+* :mod:`jaxnpg._sweep_layout`: the game axis is split into *chunks* sized from a
+  memory budget, sharded over all devices within a chunk and processed in
+  *blocks* on each device;
+* :mod:`jaxnpg._sweep_compile`: each chunk is one compiled call running the one
+  NPG loop of :func:`jaxnpg.run` in every cell;
+* here: the chunks run one after the other (the next one dispatched before the
+  host waits for the last), and their results are copied to the host (and to
+  disk with ``out=``, :mod:`jaxnpg._store`) and assembled into a
+  :class:`jaxnpg.SweepResult`.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import math
+import concurrent.futures
+
 import os
 import time
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from jaxnpg import _attractors, _store
-from jaxnpg._algorithms import NPG, describe_algorithm, get_algorithm
-from jaxnpg._families import FAMILIES, make_game
-from jaxnpg._games import DenseBatchLast
-from jaxnpg._policy import random_policy, uniform_policy
+from jaxnpg import _store
 from jaxnpg._progress import Progress
 from jaxnpg._protocol import Game
-from jaxnpg._solve import _run, check_tol
-from jaxnpg._results import (SweepResult, _record_iterations, _step_sizes,
-                             _traj_indices, assemble)
+from jaxnpg._results import SweepResult, assemble
+from jaxnpg._sweep_compile import _compiled_chunk
+from jaxnpg._sweep_layout import _layout, _replan
+from jaxnpg._sweep_plan import Plan, _plan, _with_traced_options
 from jaxnpg._version import __version__
-from jaxnpg._verdict import verdict
-from jaxnpg._validation import check_policy, check_positive_int
-
-INITS = ("random", "uniform")
-METHODS = ("auto", "dense", "generic")
-
-# Target cells per CPU block (the working set then stays in L2) and per chunk.
-_CPU_BLOCK_CELLS = 4096
-_CPU_CHUNK_CELLS = 1 << 15
-_ACCEL_CHUNK_CELLS = 1 << 22
-
-
-# --------------------------------------------------------------------------------
-# Argument handling.
-
-
-def _float_list(values, name: str) -> list[float]:
-  if isinstance(values, str):
-    raise ValueError(f"`{name}` must be a sequence of numbers, got {values!r}.")
-  try:
-    out = [float(v) for v in np.asarray(values, dtype=float).ravel()]
-  except (TypeError, ValueError):
-    raise ValueError(f"`{name}` must be a sequence of numbers, got {values!r}."
-                     ) from None
-  if not out:
-    raise ValueError(f"`{name}` is empty; give at least one value.")
-  if not all(math.isfinite(v) for v in out):
-    raise ValueError(f"`{name}` must be finite, got {out}.")
-  return out
-
-
-def _resolve_etas(etas, eta_multipliers):
-  """Return ``(rule, axis_values)``."""
-  if isinstance(etas, str):
-    if etas != "paper":
-      raise ValueError(
-          f"`etas` must be a list of step sizes or the rule 'paper', got {etas!r}.")
-    mult = [1.0] if eta_multipliers is None else _float_list(
-        eta_multipliers, "eta_multipliers")
-    if any(m <= 0 for m in mult):
-      raise ValueError(f"`eta_multipliers` must be > 0, got {mult}.")
-    return "paper", mult
-  if eta_multipliers is not None:
-    raise ValueError(
-        "`eta_multipliers` scales a step-size rule; pass etas='paper' with it, "
-        "not a list of step sizes.")
-  values = _float_list(etas, "etas")
-  if any(v <= 0 for v in values):
-    raise ValueError(f"`etas` (the step sizes) must be > 0, got {values}.")
-  return "constant", values
-
-
-def _device_memory(device) -> int:
-  """Bytes of memory of ``device`` (physical memory for CPUs)."""
-  try:
-    stats = device.memory_stats() or {}
-  except Exception:  # some backends do not implement it
-    stats = {}
-  if stats.get("bytes_limit"):
-    return int(stats["bytes_limit"])
-  try:
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-  except (ValueError, OSError, AttributeError):
-    return 8 << 30
-
-
-# --------------------------------------------------------------------------------
-# Games of a sweep.
-
-
-def family_game(family: str, seed: int, index, num_actions, options=None,
-                init: str = "random"):
-  """Game ``index`` of a family sweep and its initial policy, as the sweep makes them.
-
-  The game's key is ``fold_in(fold_in(key(seed), index), 0)`` and the random
-  initial policy's ``fold_in(fold_in(key(seed), index), 1)``. Both are drawn in
-  float32 and then cast to JAX's default float, so a float32 and a float64 sweep
-  of a family run exactly the same games from the same starts. Vmappable over
-  ``index``; call it with a Python int to rebuild one cell's game.
-
-  Returns:
-    ``(game, logp)``.
-
-  Example:
-    >>> import jaxnpg
-    >>> game, logp = jaxnpg.family_game("random", 0, 3, (3, 4, 5))
-    >>> game.num_actions, [lp.shape for lp in logp]
-    ((3, 4, 5), [(3,), (4,), (5,)])
-  """
-  key = jax.random.fold_in(jax.random.key(seed), index)
-  game = make_game(family, jax.random.fold_in(key, 0), tuple(num_actions),
-                   dtype=jnp.float32, **(options or {}))
-  game = game.astype(jnp.result_type(float))
-  if init == "random":
-    logp = random_policy(jax.random.fold_in(key, 1), game,
-                         draw_dtype=jnp.float32)
-  elif init == "uniform":
-    logp = uniform_policy(game)
-  else:
-    raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
-  return game, logp
-
-
-def sweep_key(seed: int, index, seed_index=0):
-  """The ``jax.random`` key a stochastic algorithm gets in a sweep cell.
-
-  Game ``index`` (the family's game index, or the position in a user's batch)
-  and seed ``seed_index`` of a sweep with ``seed`` use
-  ``fold_in(fold_in(fold_in(key(seed), index), 2), seed_index)``: next to the
-  game's (``... , 0)``) and initial policy's (``..., 1)``) keys of
-  :func:`family_game`, and the same for every ``(tau, eta)`` of the game (common
-  random numbers across the phase diagram). A sweep without ``num_seeds`` uses
-  ``seed_index = 0``. Vmappable over ``index`` and ``seed_index``.
-
-  Example:
-    >>> import jax, jaxnpg
-    >>> game, logp = jaxnpg.family_game("random", 0, 3, (2, 3))
-    >>> res = jaxnpg.run(game, 1.0, 0.1, 20, init=logp, algorithm="sampled_npg",
-    ...                  key=jaxnpg.sweep_key(0, 3, seed_index=1))
-    >>> res.qre_gap.shape     # cell (3, tau, eta, seed 1) of such a sweep
-    (21,)
-  """
-  key = jax.random.fold_in(jax.random.key(seed), index)
-  return jax.random.fold_in(jax.random.fold_in(key, 2), seed_index)
-
-
-def init_key(seed: int, index, init_index):
-  """The ``jax.random`` key of start ``init_index >= 1`` of game ``index`` (atlas).
-
-  With ``num_inits=K``, game ``index`` of a sweep with ``seed`` runs its attractor
-  classification from ``K`` initial policies: start 0 is the sweep's own initial
-  policy (:func:`family_game`'s, or the given one), and start ``k >= 1`` is a
-  Dirichlet(1) policy (drawn in float32, as :func:`family_game` draws) from the
-  key ``fold_in(fold_in(fold_in(key(seed), index), 3), k)``, next to the game's
-  (``..., 0)``), initial policy's (``..., 1)``) and :func:`sweep_key`'s
-  (``..., 2)``) keys. The same starts serve every ``(tau, eta)`` of the game.
-  Vmappable over ``index`` and ``init_index``.
-
-  Example:
-    >>> import jax, jaxnpg
-    >>> game, _ = jaxnpg.family_game("covariant", 0, 5, (4, 4))
-    >>> start_2 = jaxnpg.random_policy(jaxnpg.init_key(0, 5, 2), game,
-    ...                                draw_dtype=jax.numpy.float32)
-    >>> [lp.shape for lp in start_2]      # start 2 of game 5 of such a sweep
-    [(4,), (4,)]
-  """
-  key = jax.random.fold_in(jax.random.key(seed), index)
-  return jax.random.fold_in(jax.random.fold_in(key, 3), init_index)
-
-
-def _game_digest(game, init) -> str:
-  h = hashlib.sha256()
-  leaves, treedef = jax.tree_util.tree_flatten((game, init))
-  h.update(repr(treedef).encode())
-  for leaf in leaves:
-    arr = np.ascontiguousarray(np.asarray(leaf))
-    h.update(f"{arr.dtype}{arr.shape}".encode())
-    h.update(arr.tobytes())
-  return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------
-# The compiled chunk.
-
-
-def _summarize(qre, ne, iterations, *, tol, floor, tail, num_iters, traj_idx):
-  """Per-cell record from one cell's recorded gaps (``(R,)`` each).
-
-  The verdict is :func:`jaxnpg._verdict.verdict`, the same as ``jaxnpg.run``'s.
-  """
-  v = verdict(qre, ne, iterations, tol=tol, floor=floor, tail=tail,
-              num_iters=num_iters)
-  out = {"qre_gap": v.qre_gap, "ne_gap": v.ne_gap,
-         "iterations_to_tol": v.iterations_to_tol,
-         "linear_rate": v.linear_rate, "monotone": v.monotone,
-         "status": v.status}
-  if traj_idx.size:
-    out["qre_gap_trajectory"] = qre[traj_idx]
-    out["ne_gap_trajectory"] = ne[traj_idx]
-  return out
-
-
-def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
-                   num_iters, record_every, algorithm=NPG(), per_scale=False):
-  """Recorded gaps, tolerance and rounding floor of a block of games.
-
-  ``(qre, ne, tol, floor)``: gaps ``(B, P, R)`` and ``(B, P)`` scalars per cell,
-  or ``(B, P, S, ...)`` with ``keys`` of shape ``(B, S)`` (the keys of a
-  stochastic ``algorithm``; ``P`` cells share a game's keys). ``tol`` None takes
-  the default rule per cell. With ``per_scale`` the step sizes are the *scaled*
-  ones (``eta * game.step_scale``, the paper rule's, SPEC), so each game gets
-  ``eta / step_scale``: ``eta (1 - gamma)`` for a Markov game.
-  """
-  def one(g, lp, k, t, e):
-    if per_scale:
-      e = e / g.step_scale
-    res = _run(g, t, e, lp, k, tol, num_iters=num_iters,
-               record_every=record_every, algorithm=algorithm, batch_last=dense)
-    return res.qre_gap, res.ne_gap, res.tol, res.floor
-  tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
-  if keys is None:
-    cells = jax.vmap(lambda g, lp, t, e: one(g, lp, None, t, e),
-                     (None, None, 0, 0))
-    return jax.vmap(cells, (0, 0, None, None))(game, logp, tau, eta)
-  seeds = jax.vmap(one, (None, None, 0, None, None))          # (S, R)
-  cells = jax.vmap(seeds, (None, None, None, 0, 0))           # (P, S, R)
-  return jax.vmap(cells, (0, 0, 0, None, None))(game, logp, keys, tau, eta)
-
-
-def _atlas_cells(game, logp, indices, seed, tau, eta, *, num_inits, num_iters,
-                 burn_in, max_period, per_scale):
-  """Atlas fields of a block of games: ``{name: (B, P)}`` (see ``ATLAS_FIELDS``).
-
-  Every cell runs :func:`jaxnpg.attractor` from each of its game's ``K`` starts
-  (:func:`init_key`); the fields are those of start 0, and with ``num_inits``
-  ``num_fixed_points`` counts the distinct limits of the starts that converged.
-  """
-  K = 1 if num_inits is None else num_inits
-
-  def starts(g, lp, i):                                    # (K, *shape) each
-    if K == 1:
-      return tuple(x[None] for x in lp)
-    extra = jax.vmap(lambda k: random_policy(init_key(seed, i, k), g,
-                                             draw_dtype=jnp.float32))(
-        jnp.arange(1, K))
-    return tuple(jnp.concatenate([x[None], y], axis=0)
-                 for x, y in zip(lp, extra))
-
-  def one(g, lp, t, e):
-    if per_scale:
-      e = e / g.step_scale
-    return _attractors.attractor(g, t, e, num_iters, init=lp, burn_in=burn_in,
-                                 max_period=max_period)
-
-  def game_cells(g, lp, i):
-    inits = starts(g, lp, i)
-    per_init = jax.vmap(one, (None, 0, None, None))            # (K, ...)
-    res = jax.vmap(per_init, (None, None, 0, 0))(g, inits, tau, eta)  # (P, K)
-    out = {"exponent": res.exponent[:, 0],
-           "exponent_stderr": res.stderr[:, 0],
-           "attractor": res.attractor[:, 0],
-           "period": res.period[:, 0]}
-    if num_inits is not None:
-      out["num_fixed_points"] = jax.vmap(
-          lambda lps, ok: _attractors.count_distinct(lps, valid=ok))(
-              res.logp, res.converged)
-    return out
-
-  tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
-  return jax.vmap(game_cells)(game, logp, indices)
-
-
-class _Plan:
-  """Everything static about one sweep: cells, games, layout."""
-
-  def __init__(self, **kw):
-    self.__dict__.update(kw)
-
-  def static_key(self):
-    """What the compiled chunk depends on besides input shapes (hashable).
-
-    Options named in ``traced_options`` enter as inputs, not constants (so that
-    one compiled chunk serves every value; see :func:`jaxnpg.atlas`).
-    """
-    traced = tuple(getattr(self, "traced_options", ()))
-    options = tuple(sorted((k, "<input>" if k in traced else v)
-                           for k, v in self.family_options.items()))
-    return (self.source, self.family, self.num_actions,
-            (options, traced), self.init, self.dense,
-            self.num_iters, self.record_every, tuple(self.traj_idx.tolist()),
-            self.tail, self.block_games, tuple(self.devices), self.platform,
-            self.algorithm, self.num_seeds, self.eta_rule, self.atlas)
-
-
-@functools.lru_cache(maxsize=32)
-def _chunk_fn(static_key):
-  """The jitted function computing one chunk's per-cell records.
-
-  Arguments of the returned function: ``(args, tau, eta, seed, tol)`` with
-  ``args`` the per-game inputs (``(indices,)`` for a family, ``(game, logp,
-  indices)`` otherwise, leading axis = games of the chunk), ``tau, eta`` the
-  ``(P,)`` cells, and the scalars ``seed`` (family games and algorithm keys) and
-  ``tol``. Outputs have the axes ``(games, P[, S], ...)``.
-  """
-  (source, family, num_actions, options, init, dense, num_iters, record_every,
-   traj_idx, tail, block, devices, _, algorithm, num_seeds, eta_rule,
-   atlas) = static_key
-  options, traced = options
-  options = dict(options)
-  traj_idx = np.asarray(traj_idx, dtype=np.int64)
-  rec_iters = _record_iterations(num_iters, record_every)
-
-  def summarize_block(qre, ne, tol, floor):
-    dtype = qre.dtype
-    iterations = jnp.asarray(rec_iters).astype(dtype)
-    fn = lambda q, n, t, f: _summarize(q, n, iterations, tol=t, floor=f,
-                                       tail=tail, num_iters=num_iters,
-                                       traj_idx=traj_idx)
-    lead = qre.shape[:-1]
-    out = jax.vmap(fn)(qre.reshape((-1, qre.shape[-1])),
-                       ne.reshape((-1, ne.shape[-1])), tol.reshape(-1),
-                       floor.reshape(-1))
-    return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
-
-  def block_fn(args, tau, eta, seed, tol, values):
-    if source == "family":
-      (indices,) = args
-      opts = {**options, **dict(zip(traced, values))}
-      game, logp = jax.vmap(lambda i: family_game(
-          family, seed, i, num_actions, opts, init))(indices)
-    else:
-      game, logp, indices = args
-    keys = None
-    if algorithm.uses_key:
-      seed_idx = jnp.arange(1 if num_seeds is None else num_seeds)
-      keys = jax.vmap(lambda i: jax.vmap(lambda s: sweep_key(seed, i, s))(
-          seed_idx))(indices)                                      # (B, S)
-    records = _block_records(game, logp, tau, eta, keys, tol, dense=dense,
-                             per_scale=eta_rule == "paper",
-                             num_iters=num_iters, record_every=record_every,
-                             algorithm=algorithm)
-    out = summarize_block(*records)                     # (B, P[, S], ...)
-    if algorithm.uses_key and num_seeds is None:        # no seed axis
-      out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
-    elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1
-      out = jax.tree_util.tree_map(lambda x: x[:, :, None], out)
-    if atlas is not None:            # (lyapunov: num_inits, burn_in, max_period)
-      num_inits, burn_in, max_period = atlas
-      out.update(_atlas_cells(game, logp, indices, seed, tau, eta,
-                              num_inits=num_inits, num_iters=num_iters,
-                              burn_in=burn_in, max_period=max_period,
-                              per_scale=eta_rule == "paper"))
-    return out
-
-  def local(args, tau, eta, seed, tol, *values):
-    lead = jax.tree_util.tree_leaves(args)[0].shape[0]
-    nb = lead // block
-    blocks = jax.tree_util.tree_map(
-        lambda x: x.reshape((nb, block) + x.shape[1:]), args)
-    out = lax.map(lambda a: block_fn(a, tau, eta, seed, tol, values), blocks)
-    return jax.tree_util.tree_map(
-        lambda x: x.reshape((nb * block,) + x.shape[2:]), out)
-
-  spec = jax.sharding.PartitionSpec
-  mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
-  sharded = jax.shard_map(local, mesh=mesh,
-                          in_specs=(spec("games"),) + (spec(),) * (4 + len(traced)),
-                          out_specs=spec("games"))
-  return jax.jit(sharded)
-
-
-_COMPILED: dict = {}
-
-
-def _compiled_chunk(plan, example):
-  """The compiled chunk for ``plan`` and these inputs (cached per process)."""
-  leaves, treedef = jax.tree_util.tree_flatten(example)
-  key = (plan.static_key(), repr(treedef),
-         tuple((x.shape, str(x.dtype)) for x in leaves))
-  if key in _COMPILED:
-    return _COMPILED[key]
-  lowered = _chunk_fn(plan.static_key()).lower(*example)
-  compiled = None
-  if plan.platform == "cpu":
-    try:  # AVX-512 where the CPU has it: ~15% faster on the dense kernel
-      compiled = lowered.compile(compiler_options={
-          "xla_cpu_prefer_vector_width": "512"})
-    except Exception:  # an XLA that does not know the option
-      compiled = None
-  if compiled is None:
-    compiled = lowered.compile()
-  if len(_COMPILED) >= 32:
-    _COMPILED.pop(next(iter(_COMPILED)))
-  _COMPILED[key] = compiled
-  return compiled
-
-
-def _global_array(plan, host: np.ndarray, sharded: bool):
-  """Place a host array on the mesh (sharded over games, or replicated)."""
-  spec = jax.sharding.PartitionSpec("games") if sharded else (
-      jax.sharding.PartitionSpec())
-  sharding = jax.sharding.NamedSharding(plan.mesh, spec)
-  return jax.make_array_from_callback(host.shape, sharding,
-                                      lambda idx: host[idx])
-
-
-def _to_host(x) -> np.ndarray:
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
-    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-  return np.asarray(x)
 
 
 # --------------------------------------------------------------------------------
@@ -601,15 +198,9 @@ def _sweep(*, out, quiet, on_chunk, traced_options=(), **kwargs):
   in their values share one compilation (``jaxnpg.atlas`` runs one per value).
   Results are those of :func:`sweep` with the same arguments."""
 
-  plan = _plan(recorded=out is not None, **kwargs)
-  chunk_games = kwargs["chunk_games"]
-  for name in traced_options:
-    value = plan.family_options.get(name)
-    if plan.source != "family" or isinstance(value, bool) or not isinstance(
-        value, (int, float, np.integer, np.floating)):
-      raise ValueError(f"Family option {name!r} must be a number to be an "
-                       f"input of the sweep, got {value!r}.")
-  plan.traced_options = tuple(traced_options)
+  chunk_games = kwargs.pop("chunk_games")
+  plan = _layout(_plan(recorded=out is not None, **kwargs), chunk_games)
+  plan = _with_traced_options(plan, traced_options)
   store = None
   if out is not None:
     store = _store.SweepStore.open(out, plan.params, plan.layout,
@@ -620,267 +211,11 @@ def _sweep(*, out, quiet, on_chunk, traced_options=(), **kwargs):
     return _execute(plan, store, quiet=quiet, on_chunk=on_chunk)
 
 
-def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
-          taus, etas, eta_multipliers, num_iters, tol, record_every,
-          trajectory_points, tail, method, chunk_games, memory_budget, devices,
-          algorithm=NPG(), num_seeds=None, recorded=False, lyapunov=False,
-          num_inits=None, burn_in=None, max_period=16):
-  """Check every argument and fix the static layout of the sweep."""
-  algorithm = get_algorithm(algorithm)
-  atlas = _check_atlas(lyapunov, num_inits, burn_in, max_period, algorithm,
-                       num_seeds, num_iters)
-  if num_seeds is not None:
-    num_seeds = check_positive_int(num_seeds, "num_seeds")
-    if num_seeds > 1 and not algorithm.uses_key:
-      raise ValueError(
-          f"num_seeds={num_seeds} repeats a deterministic algorithm "
-          f"({algorithm.name!r}) with identical results; seeds are for "
-          "stochastic algorithms (sampled_npg). Leave num_seeds unset.")
-  try:
-    alg_name, alg_options = describe_algorithm(algorithm)
-  except ValueError:
-    if recorded:   # the manifest must identify the algorithm to check a resume
-      raise
-    alg_name, alg_options = algorithm.name, {"description": "unavailable"}
-  tau_list = _float_list(taus, "taus")
-  if any(t < 0 for t in tau_list):
-    raise ValueError(f"`taus` must be >= 0 (entropy weights), got {tau_list}.")
-  eta_rule, eta_axis = _resolve_etas(etas, eta_multipliers)
-  num_iters = check_positive_int(num_iters, "num_iters")
-  trajectory_points = check_positive_int(trajectory_points, "trajectory_points",
-                                         allow_zero=True)
-  if not 0 < tail <= 1:
-    raise ValueError(f"`tail` must be in (0, 1], got {tail}.")
-  if method not in METHODS:
-    raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-  options = dict(family_options or {})
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-      0 <= int(seed) < 2**32):
-    raise ValueError(f"`seed` must be an integer in [0, 2**32), got {seed!r}.")
-
-  if game is not None:
-    if family is not None:
-      raise ValueError("Pass either a `family` name or a batched `game`, not both.")
-    if not isinstance(game, Game):
-      raise ValueError(f"`game` must be a jaxnpg game, got {type(game).__name__}.")
-    if len(game.batch_shape) != 1:
-      raise ValueError(
-          f"`game` must be a batch of games with one batch axis, got batch shape "
-          f"{game.batch_shape}; stack games along a leading axis.")
-    G = game.batch_shape[0]
-    if num_games is not None and num_games != G:
-      raise ValueError(f"`num_games`={num_games} but the game batch holds {G}.")
-    if isinstance(init, str):
-      if init not in INITS:
-        raise ValueError(f"`init` must be one of {INITS} or a policy, got {init!r}.")
-      if init == "uniform":
-        init_logp = uniform_policy(game)
-      else:
-        init_logp = random_policy(jax.random.key(seed), game)
-      init_name = init
-    else:
-      check_policy(game, init, batched=True)
-      init_logp = tuple(jnp.asarray(lp, game.dtype) for lp in init)
-      if any(lp.shape[:1] != (G,) for lp in init_logp):
-        raise ValueError(f"`init` must have a leading game axis of size {G}.")
-      init_name = "given"
-    source = "game"
-    proto = jax.tree_util.tree_map(lambda x: x[0], game)
-    num_actions = tuple(game.num_actions)
-    family_name = None
-    digest = _game_digest(game, init_logp)
-  else:
-    family_name = "random" if family is None else family
-    if family_name not in FAMILIES:
-      raise ValueError(
-          f"Unknown game family {family_name!r}; choose one of "
-          f"{sorted(FAMILIES)}.")
-    num_actions = tuple(int(a) for a in num_actions)
-    if not num_actions or any(a < 1 for a in num_actions):
-      raise ValueError(f"`num_actions` must be positive integers, got "
-                       f"{num_actions}.")
-    G = check_positive_int(64 if num_games is None else num_games, "num_games")
-    if not isinstance(init, str) or init not in INITS:
-      raise ValueError(f"`init` must be one of {INITS} for a family sweep, got "
-                       f"{init!r}.")
-    init_name = init
-    source = "family"
-    # One game, traced abstractly, tells the type, sizes and dtype.
-    proto = jax.eval_shape(lambda: family_game(family_name, seed, 0, num_actions,
-                                               options, init)[0])
-    digest = None
-    game = init_logp = None
-
-  dtype = jnp.dtype(proto.dtype)
-  if tol is not None:
-    check_tol(tol)
-    tol = float(tol)
-  if record_every is None:
-    record_every = max(1, num_iters // 200)
-  record_every = check_positive_int(record_every, "record_every")
-  if record_every > num_iters:
-    raise ValueError(f"`record_every`={record_every} exceeds `num_iters`="
-                     f"{num_iters}.")
-
-  dense_ok = proto.loop_form().batch_last
-  if method == "dense" and not dense_ok:
-    raise ValueError(
-        f"method='dense' needs a game with a batch-last loop form (a "
-        f"NormalFormGame with n * prod(A) <= {DenseBatchLast.MAX_TERMS}); got "
-        f"{type(proto).__name__} with actions {num_actions}. Use "
-        "method='generic'.")
-  if method == "dense" and not algorithm.batch_last:
-    raise ValueError(
-        f"method='dense' runs algorithms that work batch-last (npg, "
-        f"optimistic_npg); algorithm {algorithm.name!r} takes the generic path "
-        "(method='generic' or 'auto').")
-  dense = dense_ok and algorithm.batch_last and method != "generic"
-  if algorithm.uses_key and not hasattr(proto, "rewards_at"):
-    raise ValueError(
-        f"{algorithm.name} needs a static game with `rewards_at`; "
-        f"{type(proto).__name__} has none.")
-  S = num_seeds if algorithm.uses_key and num_seeds is not None else 1
-
-  step_size = _step_sizes(eta_rule, tau_list, eta_axis, num_actions)
-  tau_cells = np.repeat(np.asarray(tau_list), len(eta_axis))
-  eta_cells = step_size.ravel()
-  P = tau_cells.size
-  rec_iters = _record_iterations(num_iters, record_every)
-  traj_idx = _traj_indices(rec_iters.size, trajectory_points)
-
-  devices = list(jax.devices() if devices is None else devices)
-  if not devices:
-    raise ValueError("`devices` is empty.")
-  platform = devices[0].platform
-
-  # Memory per game while a block runs, and per game of a chunk's outputs.
-  itemsize = dtype.itemsize
-  policy_size = sum(math.prod(s) for s in proto.policy_shapes)
-  game_bytes = sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
-                   for x in jax.tree_util.tree_leaves(proto))
-  per_cell_work = itemsize * (16 * policy_size + 2 * rec_iters.size + 16)
-  samples = int(getattr(algorithm, "num_samples", 0))  # sampled_npg's draws
-  per_cell_work += itemsize * 4 * samples * (len(num_actions) + policy_size)
-  per_cell_out = itemsize * (8 + 2 * traj_idx.size)
-  if atlas is not None:   # K attractor runs: state, tangent, period history
-    K = 1 if atlas[0] is None else atlas[0]
-    per_cell_work += itemsize * K * policy_size * (2 * atlas[2] + 16)
-    per_cell_out += itemsize * 6
-  work_per_game = 4 * game_bytes + P * S * per_cell_work
-  out_per_game = P * S * per_cell_out
-  budget = (int(memory_budget) if memory_budget is not None
-            else _device_memory(devices[0]) // 4)
-  if budget <= 0:
-    raise ValueError(f"`memory_budget` must be > 0, got {memory_budget}.")
-
-  plan = _Plan(
-      source=source, family=family_name, num_actions=num_actions,
-      family_options=options, seed=int(seed), num_games=G, game=game,
-      init_logp=init_logp, init=init_name, taus=np.asarray(tau_list),
-      eta_rule=eta_rule, eta_axis=np.asarray(eta_axis), step_size=step_size,
-      tau_cells=tau_cells, eta_cells=eta_cells, num_iters=num_iters, tol=tol,
-      record_every=record_every, record_iterations=rec_iters, traj_idx=traj_idx,
-      tail=float(tail), dense=dense, dtype=dtype, all_devices=devices,
-      platform=platform, budget=budget, work_per_game=work_per_game,
-      out_per_game=out_per_game, proto=proto, digest=digest,
-      algorithm=algorithm, num_seeds=num_seeds, cells_per_game=P * S,
-      atlas=atlas)
-  plan.params = {
-      "format": "jaxnpg-sweep/1", "source": source, "family": family_name,
-      "family_options": options, "num_actions": list(num_actions),
-      "num_games": G, "seed": int(seed), "game_sha256": digest,
-      "init": init_name, "taus": tau_list, "eta_rule": eta_rule,
-      "etas": list(eta_axis), "num_iters": num_iters, "tol": tol,
-      "record_every": record_every, "trajectory_points": trajectory_points,
-      "tail": float(tail), "dtype": str(dtype),
-      "method": "dense" if dense else "generic",
-      "algorithm": alg_name, "algorithm_options": alg_options,
-      "num_seeds": num_seeds,
-      "lyapunov": atlas is not None,
-      "num_inits": None if atlas is None else atlas[0],
-      "burn_in": None if atlas is None else atlas[1],
-      "max_period": None if atlas is None else atlas[2],
-  }
-  return _layout(plan, chunk_games)
+# --------------------------------------------------------------------------------
+# Running the chunks.
 
 
-def _check_atlas(lyapunov, num_inits, burn_in, max_period, algorithm, num_seeds,
-                 num_iters):
-  """``None`` (no atlas fields) or ``(num_inits, burn_in, max_period)``."""
-  if not isinstance(lyapunov, (bool, np.bool_)):
-    raise ValueError(f"`lyapunov` must be True or False, got {lyapunov!r}.")
-  if not lyapunov:
-    if num_inits is not None:
-      raise ValueError(
-          "`num_inits` sets the starts of the attractor runs; pass "
-          "lyapunov=True with it.")
-    return None
-  if type(algorithm) is not NPG:
-    raise ValueError(
-        f"lyapunov=True classifies the exact NPG map; algorithm "
-        f"{algorithm.name!r} is not plain NPG.")
-  if num_seeds is not None:
-    raise ValueError("lyapunov=True runs the deterministic NPG map; leave "
-                     "num_seeds unset.")
-  if num_inits is not None:
-    num_inits = check_positive_int(num_inits, "num_inits")
-  num_iters = check_positive_int(num_iters, "num_iters")
-  burn_in = num_iters if burn_in is None else check_positive_int(
-      burn_in, "burn_in", allow_zero=True)
-  max_period = check_positive_int(max_period, "max_period")
-  return (num_inits, int(burn_in), int(max_period))
-
-
-def _layout(plan, chunk_games):
-  """Fix devices, block size and chunk size (in games) of ``plan``.
-
-  On CPU a device runs its games in blocks of about ``_CPU_BLOCK_CELLS`` cells (the
-  working set of a block stays in cache) and a chunk holds about
-  ``_CPU_CHUNK_CELLS`` cells; on accelerators a device runs its whole share of the
-  chunk as one block and a chunk holds up to ``_ACCEL_CHUNK_CELLS`` cells. Both are
-  capped by the memory budget per device.
-  """
-  G, P = plan.num_games, plan.cells_per_game
-  devices = plan.all_devices
-  if chunk_games is not None:
-    chunk_games = check_positive_int(chunk_games, "chunk_games")
-    # Use as many devices as divide the chunk evenly.
-    devices = devices[:max(d for d in range(1, len(devices) + 1)
-                           if chunk_games % d == 0)]
-  nd = len(devices)
-  cpu = plan.platform == "cpu"
-  work_games = max(1, plan.budget // max(plan.work_per_game, 1))
-  out_games = max(1, plan.budget // max(plan.out_per_game, 1))
-  block_target = max(1, min(_CPU_BLOCK_CELLS // P, work_games)) if cpu else None
-  if chunk_games is None:
-    target = _CPU_CHUNK_CELLS if cpu else _ACCEL_CHUNK_CELLS
-    per_dev = max(1, target // P // nd)
-    per_dev = min(per_dev, out_games if cpu else work_games, -(-G // nd))
-    if cpu:  # a whole number of blocks
-      block_target = min(block_target, per_dev)
-      per_dev = per_dev // block_target * block_target
-    chunk_games = per_dev * nd
-  local = chunk_games // nd
-  if cpu:
-    block = max(b for b in range(1, min(block_target, local) + 1)
-                if local % b == 0)
-  else:
-    block = local
-  plan.devices = devices
-  plan.num_devices = nd
-  plan.block_games = block
-  plan.chunk_games = chunk_games
-  plan.num_chunks = -(-G // chunk_games)
-  plan.mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
-  plan.layout = {"chunk_games": chunk_games, "num_chunks": plan.num_chunks}
-  return plan
-
-
-def _replan(plan, chunk_games):
-  return _layout(plan, int(chunk_games))
-
-
-def _chunk_inputs(plan, c):
+def _chunk_inputs(plan: Plan, c):
   """Host arrays of chunk ``c`` (padded to ``chunk_games``) and its game range."""
   start = c * plan.chunk_games
   stop = min(start + plan.chunk_games, plan.num_games)
@@ -893,7 +228,17 @@ def _chunk_inputs(plan, c):
   return args + (idx,), (start, stop)
 
 
-def _execute(plan, store, *, quiet, on_chunk):
+def _parts(plan: Plan, args):
+  """The chunk inputs ``args`` cut into ``plan.threads`` equal parts of games."""
+  n = plan.threads
+  if n == 1:
+    return [args]
+  return [jax.tree_util.tree_map(lambda x: np.split(x, n)[i], args)
+          for i in range(n)]
+
+
+def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
+  """Run the chunks of ``plan`` that ``store`` lacks (all without one); the result."""
   tau = _global_array(plan, plan.tau_cells.astype(plan.dtype), sharded=False)
   eta = _global_array(plan, plan.eta_cells.astype(plan.dtype), sharded=False)
   seed = _global_array(plan, np.asarray(plan.seed, np.uint32), sharded=False)
@@ -901,14 +246,14 @@ def _execute(plan, store, *, quiet, on_chunk):
          _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False))
   values = tuple(_global_array(plan, np.asarray(plan.family_options[k],
                                                 plan.dtype), sharded=False)
-                 for k in getattr(plan, "traced_options", ()))
+                 for k in plan.traced_options)
   todo = [c for c in range(plan.num_chunks)
           if store is None or not store.is_complete(c)]
   damaged = [] if store is None else store.damaged_chunks(todo)
   compiled = None
   t_compile = time.perf_counter()
   if todo:
-    args0, _ = _chunk_inputs(plan, todo[0])
+    args0 = _parts(plan, _chunk_inputs(plan, todo[0])[0])[0]
     compiled = _compiled_chunk(plan, (jax.tree_util.tree_map(
         lambda x: _global_array(plan, x, True), args0), tau, eta, seed, tol)
         + values)
@@ -919,29 +264,51 @@ def _execute(plan, store, *, quiet, on_chunk):
   cells_per_game = plan.cells_per_game
   done_iters = 0
 
+  pool = (concurrent.futures.ThreadPoolExecutor(plan.threads)
+          if plan.threads > 1 else None)
+
+  def run_part(args):
+    placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True), args)
+    out = compiled(placed, tau, eta, seed, tol, *values)
+    return {name: _to_host(x) for name, x in out.items()} if pool else out
+
   def launch(c):
     args, rng = _chunk_inputs(plan, c)
-    placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True), args)
-    return (compiled(placed, tau, eta, seed, tol, *values), rng,
+    if pool is None:
+      return [run_part(args)], rng, time.perf_counter()
+    return ([pool.submit(run_part, a) for a in _parts(plan, args)], rng,
             time.perf_counter())
 
-  pending = launch(todo[0]) if todo else None
-  for k, c in enumerate(todo):
-    out, (lo, hi), t0 = pending
-    # Dispatch the next chunk before waiting for this one (overlaps host work).
-    pending = launch(todo[k + 1]) if k + 1 < len(todo) else None
-    arrays = {name: _to_host(x)[: hi - lo] for name, x in out.items()}
-    arrays = {name: _unflatten_cells(plan, x) for name, x in arrays.items()}
-    seconds = time.perf_counter() - t0
-    if store is not None:
-      store.write_chunk(c, arrays, games=(lo, hi), seconds=seconds)
-    results[c] = arrays
-    done_iters += (hi - lo) * cells_per_game * plan.num_iters
-    elapsed = time.perf_counter() - start_all
-    progress.update(k + 1, "game-iterations/s", done_iters / max(elapsed, 1e-9))
-    if on_chunk is not None:
-      on_chunk({"chunk": c, "games": (lo, hi), "seconds": seconds,
-                "skipped": False})
+  def gather(parts, size):
+    if pool is not None:   # each part's host arrays, in game order
+      parts = [p.result() for p in parts]
+      return {name: np.concatenate([p[name] for p in parts])[:size]
+              for name in parts[0]}
+    return {name: _to_host(x)[:size] for name, x in parts[0].items()}
+
+  try:
+    pending = launch(todo[0]) if todo else None
+    for k, c in enumerate(todo):
+      parts, (lo, hi), t0 = pending
+      # Dispatch the next chunk before waiting for this one (overlaps host
+      # work).
+      pending = launch(todo[k + 1]) if k + 1 < len(todo) else None
+      arrays = gather(parts, hi - lo)
+      arrays = {name: _unflatten_cells(plan, x) for name, x in arrays.items()}
+      seconds = time.perf_counter() - t0
+      if store is not None:
+        store.write_chunk(c, arrays, games=(lo, hi), seconds=seconds)
+      results[c] = arrays
+      done_iters += (hi - lo) * cells_per_game * plan.num_iters
+      elapsed = time.perf_counter() - start_all
+      progress.update(k + 1, "game-iterations/s",
+                      done_iters / max(elapsed, 1e-9))
+      if on_chunk is not None:
+        on_chunk({"chunk": c, "games": (lo, hi), "seconds": seconds,
+                  "skipped": False})
+  finally:
+    if pool is not None:
+      pool.shutdown(wait=True, cancel_futures=True)
   for c in range(plan.num_chunks):
     if c not in results:
       results[c] = store.read_chunk(c)
@@ -952,7 +319,8 @@ def _execute(plan, store, *, quiet, on_chunk):
   attrs = dict(plan.params)
   attrs.update(
       chunk_games=plan.chunk_games, num_chunks=plan.num_chunks,
-      block_games=plan.block_games, num_devices=plan.num_devices,
+      block_games=plan.block_games, threads=plan.threads,
+      num_devices=plan.num_devices,
       devices=[str(d) for d in plan.devices], platform=plan.platform,
       jaxnpg=__version__, jax=jax.__version__, seconds=elapsed,
       compile_seconds=compile_seconds,
@@ -966,7 +334,24 @@ def _execute(plan, store, *, quiet, on_chunk):
   return assemble(plan.params, results, plan.num_chunks, attrs)
 
 
-def _unflatten_cells(plan, x):
+def _unflatten_cells(plan: Plan, x):
   """``(g, P, ...)`` -> ``(g, T, E, ...)`` (``...`` starts with the seed axis)."""
   T, E = plan.taus.size, plan.eta_axis.size
   return x.reshape((x.shape[0], T, E) + x.shape[2:])
+
+
+def _global_array(plan: Plan, host: np.ndarray, sharded: bool):
+  """Place a host array on the mesh (sharded over games, or replicated)."""
+  spec = jax.sharding.PartitionSpec("games") if sharded else (
+      jax.sharding.PartitionSpec())
+  sharding = jax.sharding.NamedSharding(plan.mesh, spec)
+  return jax.make_array_from_callback(host.shape, sharding,
+                                      lambda idx: host[idx])
+
+
+def _to_host(x) -> np.ndarray:
+  """A global array on the host (gathered from every process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)

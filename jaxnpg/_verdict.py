@@ -11,7 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnpg._rate import default_floor, linear_rate
+from jaxnpg._rate import default_floor, fit_rate
 from jaxnpg._status import Status
 
 
@@ -42,10 +42,12 @@ def verdict(qre, ne, iterations, *, tol, floor, tail: float,
   """The verdict of one run from its recorded gaps.
 
   Args:
-    qre, ne: ``(R,)`` recorded QRE- and NE-gaps.
+    qre, ne: ``(R,)`` recorded QRE- and NE-gaps, or ``(R, *batch)`` for a
+      batch of runs laid out records first (every field is then
+      ``batch``-shaped; each run's verdict is the one it gets alone).
     iterations: ``(R,)`` iteration of each record.
-    tol: the QRE-gap tolerance (scalar).
-    floor: the cell's rounding floor of the QRE-gap (scalar, see
+    tol: the QRE-gap tolerance (scalar, or broadcasting against ``batch``).
+    floor: the cell's rounding floor of the QRE-gap (likewise; see
       :mod:`jaxnpg._tolerance`).
     tail: fraction of the trajectory fitted by ``linear_rate`` (static).
     num_iters: the run's length (static).
@@ -58,16 +60,21 @@ def verdict(qre, ne, iterations, *, tol, floor, tail: float,
   """
   dtype = qre.dtype
   tol = jnp.asarray(tol, dtype)
-  finite = jnp.all(jnp.isfinite(qre)) & jnp.all(jnp.isfinite(ne))
+  finite = (jnp.all(jnp.isfinite(qre), axis=0)
+            & jnp.all(jnp.isfinite(ne), axis=0))
   hit = qre <= tol
-  first = jnp.argmax(hit)
-  iters_to_tol = jnp.where(finite & jnp.any(hit), iterations[first],
+  its = jnp.asarray(iterations).reshape((-1,) + (1,) * (qre.ndim - 1))
+  never = (jnp.iinfo(its.dtype).max if jnp.issubdtype(its.dtype, jnp.integer)
+           else jnp.inf)
+  first = jnp.min(jnp.where(hit, its, never), axis=0)
+  iters_to_tol = jnp.where(finite & jnp.any(hit, axis=0), first,
                            -1).astype(jnp.int32)
-  rate = linear_rate(qre, iterations, tail=tail)
-  scale = jnp.max(jnp.where(jnp.isfinite(qre), jnp.abs(qre), 0.0))
+  rate = fit_rate(qre, iterations, tail=tail)
+  scale = jnp.max(jnp.where(jnp.isfinite(qre), jnp.abs(qre), 0.0), axis=0)
   rate_floor = default_floor(dtype) * jnp.maximum(scale, 1.0)
   later, earlier = qre[1:], qre[:-1]
-  monotone = finite & jnp.all((later <= earlier) | (later <= rate_floor))
+  monotone = finite & jnp.all((later <= earlier) | (later <= rate_floor),
+                              axis=0)
   converged = finite & (qre[-1] <= tol)
   at_floor = finite & ~converged & (qre[-1] <= floor)
   span = tail * num_iters

@@ -36,7 +36,7 @@ from jaxnpg._coords import Layout
 from jaxnpg._npg import npg_update
 from jaxnpg._policy import uniform_policy
 from jaxnpg._qre import QREResult, check_qre_tau, qre
-from jaxnpg._sweep import family_game
+from jaxnpg._seeding import family_game
 from jaxnpg._validation import (check_eta, check_policy, check_positive_int,
                                 check_tau)
 
