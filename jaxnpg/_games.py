@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import functools
 import math
-import operator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxnpg import _protocol
 from jaxnpg._validation import real_finite_array
@@ -345,9 +342,10 @@ class DenseBatchLast:
       ne_i = jnp.maximum(_max([q[a] for a in range(A)]) - mean_q, 0.0) + poison
       x = q * inv
       mx = _max([x[a] for a in range(A)])
-      lse = mx + jnp.log(_sum([jnp.exp(x[a] - mx) for a in range(A)]))
-      kl = _sum([jnp.where(live[a], p[a] * (lp[a] - (x[a] - lse)), 0.0)
-                 for a in range(A)])
+      log_s = jnp.log(_sum([jnp.exp(x[a] - mx) for a in range(A)]))
+      # log pi* = (x - max) - log sum, rounded as jax.nn.log_softmax does
+      kl = _sum([jnp.where(live[a], p[a] * (lp[a] - ((x[a] - mx) - log_s)),
+                           0.0) for a in range(A)])
       qre.append(jnp.where(tau > 0, jnp.maximum(tau * kl, 0.0) + poison, ne_i))
       ne.append(ne_i)
     return _max(qre), _max(ne)   # jnp.maximum keeps NaN

@@ -9,49 +9,20 @@ Both are written for one game and work under ``jax.vmap`` (over games, ``tau``,
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import custom_batching, lax
 
 from jaxnpg import _gaps, _stacking, _tolerance
 from jaxnpg._algorithms import NPG, get_algorithm
+from jaxnpg._batch_last import loop_fn
+from jaxnpg._loop import RunResult, tol_and_floor
 from jaxnpg._policy import uniform_policy
 from jaxnpg._status import Status
-from jaxnpg._verdict import verdict
 from jaxnpg._validation import (check_eta, check_policy, check_positive_int,
                                 check_tau, is_concrete)
-
-
-class RunResult(NamedTuple):
-  """Output of :func:`run` (one game; batch axes lead when vmapped).
-
-  Attributes:
-    logp: final log-policy after ``num_iters`` steps, ``logp[i].shape == (A_i,)``.
-    qre_gap: ``(T,)`` QRE-gap of the iterate ``pi^k`` for each ``k`` in
-      ``iterations``; NaN (never 0) where the policy or payoffs are not finite.
-    ne_gap: ``(T,)`` NE-gap of the same iterates.
-    iterations: ``(T,)`` int, the ``k`` of each record: ``0, r, 2r, ...`` and
-      ``num_iters`` (``r = record_every``), so ``T = num_iters // r + 1`` when
-      ``r`` divides ``num_iters``.
-    status: int8 scalar, the verdict of the run (a :class:`jaxnpg.Status` code,
-      exactly as a ``jaxnpg.sweep`` cell with these records would get it):
-      converged, not converged, blew up, stalled or at the rounding floor.
-    tol: scalar, the QRE-gap tolerance the status used (the given ``tol``, or the
-      default rule of :mod:`jaxnpg._tolerance` at the final iterate).
-    floor: scalar, the dtype's rounding floor of the QRE-gap at the final
-      iterate; when it exceeds ``tol`` the dtype cannot resolve ``tol`` here.
-  """
-  logp: tuple[Any, ...]
-  qre_gap: jax.Array
-  ne_gap: jax.Array
-  iterations: jax.Array
-  status: jax.Array
-  tol: jax.Array
-  floor: jax.Array
 
 
 class SolveResult(NamedTuple):
@@ -83,8 +54,6 @@ class SolveResult(NamedTuple):
 
 
 MEASURES = ("residual", "qre_gap")
-# Fraction of a run's records fitted for the "stalled" test (as in jaxnpg.sweep).
-VERDICT_TAIL = 0.5
 
 
 def _prepare(game, tau, eta, init):
@@ -158,217 +127,20 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
               record_every=record_every, algorithm=algorithm)
 
 
-def tol_and_floor(game, payoffs, tau, eta, tol=None):
-  """The QRE-gap tolerance (given or default) and rounding floor, given the payoffs.
-
-  ``game`` is a loop form (a game, or its batch-last form); ``eta`` is the
-  scaled step size. See :mod:`jaxnpg._tolerance` for the rule. Shaped like the
-  batch (scalars for one game).
-  """
-  return _tolerance.gap_tol_and_floor(
-      game.loop_payoff_size(payoffs), tau, eta,
-      _tolerance.log_max_actions(game.policy_shapes), game.dtype, tol)
-
-
-# ---------------------------------------------------------------------------
-# The loop. One implementation of the NPG iteration and its records, used by
-# `run` (one game), `jax.vmap(run)` and `jaxnpg.sweep`, for every game type and
-# algorithm. It iterates a game's *loop form* (`Game.loop_form`, see
-# jaxnpg._protocol): the game itself (action axis last, one game), or a
-# batch-last form (action axes first, batch axes trailing, every reduction over
-# an action axis elementwise over the batch; one game is the empty batch).
-#
-# Batching: `_loop` is a `jax.custom_batching.custom_vmap` function of the flat
-# leaves of its arguments. When a vmap maps it and both the form and the
-# algorithm are batch-last, the rule moves the mapped axis of every input to the
-# END (or appends a size-1 axis to an unmapped one, so shared inputs such as a
-# game's rewards across step sizes are not copied) and calls `_loop` again, whose
-# arrays now carry one more trailing batch axis; nested vmaps stack further
-# trailing axes. Otherwise the rule is plain vmap of the same loop.
-
-
-def _trail(x, batched):
-  """Axis 0 of a mapped input to the end; a size-1 axis on an unmapped one."""
-  return jnp.moveaxis(x, 0, -1) if batched else x[..., None]
-
-
-def _loop_body(form, tau, eta, logp, key, tol, *, num_iters, record_every,
-               algorithm):
-  """``num_iters`` steps of ``algorithm`` on a loop form, records and verdict."""
-  dtype = form.dtype
-  tau = jnp.asarray(tau, dtype)
-  eta = jnp.asarray(eta, dtype) * form.step_scale
-  logp = tuple(jnp.asarray(lp, dtype) for lp in logp)
-  if form.batch_last:  # the carried policy takes the full (broadcast) batch
-    batch = _batch_of(form, tau, eta, logp, tol)
-    logp = tuple(jnp.broadcast_to(lp, lp.shape[:1] + batch) for lp in logp)
-  else:
-    batch = ()
-  form = form.loop_ready()
-  step = functools.partial(algorithm.step, form, tau=tau, eta=eta)
-
-  def payoffs_of(state):
-    return form.loop_payoffs(algorithm.policy(state), algorithm.probs(state),
-                             tau)
-
-  def plain(state, _):
-    return step(state, payoffs_of(state) if algorithm.uses_payoffs
-                else None), None
-
-  def record_of(state, payoffs):
-    return form.loop_gaps(algorithm.policy(state), algorithm.probs(state),
-                          payoffs, tau)
-
-  def block(length):
-    # Each step emits the record of the step before (carried) and carries its
-    # own: the scan then only copies finished records into its output, and
-    # the gaps are computed with the update's other elementwise work.
-    # (Computed inside that copy instead, XLA:CPU ran the gaps in a slow
-    # in-place loop, at twice the cost.)
-    def body(carry, _):
-      state, previous = carry
-      payoffs = payoffs_of(state)
-      record = record_of(state, payoffs)
-      state = step(state, payoffs if algorithm.uses_payoffs else None)
-      if length > 1:
-        state, _ = _stacking.scan(plain, state, None, length=length - 1)
-      return (state, record), previous
-    return body
-
-  # Records at k = 0, r, 2r, ... below num_iters (the last block may be
-  # shorter), then at num_iters. The scan's first output is a placeholder
-  # (the initial record, computed once; dropped below).
-  num_blocks = num_iters // record_every
-  remainder = num_iters - num_blocks * record_every
-  state = algorithm.init(form, logp, key)
-  carry = (state, record_of(state, payoffs_of(state)))
-  carry, (qre, ne) = _stacking.scan(block(record_every), carry, None,
-                                    length=num_blocks)
-  starts = jnp.arange(num_blocks) * record_every
-  if remainder:
-    carry, (q, e) = block(remainder)(carry, None)
-    qre, ne = jnp.concatenate([qre, q[None]]), jnp.concatenate([ne, e[None]])
-    starts = jnp.append(starts, num_blocks * record_every)
-  state, (q, e) = carry
-  logp, probs = algorithm.policy(state), algorithm.probs(state)
-  payoffs = form.loop_payoffs(logp, probs, tau)
-  qre_last, ne_last = form.loop_gaps(logp, probs, payoffs, tau)
-  qre = jnp.concatenate([qre, q[None]])[1:]     # drop the placeholder
-  ne = jnp.concatenate([ne, e[None]])[1:]
-  qre = jnp.concatenate([qre, qre_last[None]])
-  ne = jnp.concatenate([ne, ne_last[None]])
-  iterations = jnp.append(starts, num_iters)
-  tol, floor = tol_and_floor(form, payoffs, tau, eta, tol)
-  tol, floor = jnp.broadcast_to(tol, batch), jnp.broadcast_to(floor, batch)
-  # The verdict of every batch element, records first (no transposes).
-  status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
-                   tail=VERDICT_TAIL, num_iters=num_iters).status
-  return RunResult(logp=tuple(logp), qre_gap=qre, ne_gap=ne,
-                   iterations=iterations, status=status, tol=tol, floor=floor)
-
-
-# Cells per block of the batch-last loop on CPU (see `_blocked`): measured on
-# a 2-core AMD EPYC (benchmarks/RESULTS.md), 128 to 256 cells of a (3, 4, 5)
-# game in float64 run fastest; 1024 games in one block run 25-40% slower.
-BLOCK_CELLS = 256
-
-
-def _batch_of(form, tau, eta, logp, tol):
-  """The broadcast batch shape of the loop's inputs (batch axes trailing)."""
-  shapes = [form.batch_shape, jnp.shape(tau), jnp.shape(eta)]
-  shapes += [jnp.shape(lp)[1:] for lp in logp]
-  if tol is not None:
-    shapes.append(jnp.shape(tol))
-  return jnp.broadcast_shapes(*shapes)
-
-
-def _blocked(loop, treedef, leaves, batched, size):
-  """``loop(*leaves)`` over the trailing axis in blocks, one after another.
-
-  The batch-last loop streams its whole batch through every operation of every
-  step, so the batch's working set should stay in the CPU's caches: the
-  trailing axis (``size`` long; a leaf has it where ``batched``, else size 1)
-  is cut into blocks of about ``BLOCK_CELLS`` cells and ``lax.map`` runs them in
-  turn. Every operation is elementwise over the batch, so the result is bit for
-  bit that of one call.
-  """
-  form, tau, eta, logp, _, tol = jax.tree_util.tree_unflatten(treedef, leaves)
-  batch = _batch_of(form, tau, eta, logp, tol)
-  per_block = max(1, BLOCK_CELLS // max(1, math.prod(batch[:-1])))
-  if size <= per_block:
-    return loop(*leaves)
-  num_blocks = -(-size // per_block)
-  pad = num_blocks * per_block - size
-
-  def split(x):   # (..., size) -> (num_blocks, ..., per_block)
-    if pad:   # repeat the last element: padded cells are valid, then dropped
-      x = jnp.concatenate([x, jnp.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-    x = x.reshape(x.shape[:-1] + (num_blocks, per_block))
-    return jnp.moveaxis(x, -2, 0)
-
-  def one(block):
-    it = iter(block)
-    return loop(*(next(it) if b else x for x, b in zip(leaves, batched)))
-
-  out = lax.map(one, [split(x) for x, b in zip(leaves, batched) if b])
-
-  def merge(x):   # (num_blocks, ..., per_block) -> (..., size)
-    x = jnp.moveaxis(x, 0, -2)
-    return x.reshape(x.shape[:-2] + (num_blocks * per_block,))[..., :size]
-
-  return out._replace(
-      logp=tuple(map(merge, out.logp)), qre_gap=merge(out.qre_gap),
-      ne_gap=merge(out.ne_gap), iterations=out.iterations[0],
-      status=merge(out.status), tol=merge(out.tol), floor=merge(out.floor))
-
-
-@functools.lru_cache(maxsize=None)
-def _loop_fn(treedef, num_iters, record_every, algorithm):
-  """The loop for arguments of structure ``treedef`` as a custom_vmap function."""
-
-  def body(*leaves):
-    form, tau, eta, logp, key, tol = jax.tree_util.tree_unflatten(treedef,
-                                                                  leaves)
-    return _loop_body(form, tau, eta, logp, key, tol, num_iters=num_iters,
-                      record_every=record_every, algorithm=algorithm)
-
-  loop = custom_batching.custom_vmap(body)
-
-  @loop.def_vmap
-  def rule(axis_size, in_batched, *leaves):
-    form = jax.tree_util.tree_unflatten(treedef, leaves)[0]
-    if not (form.batch_last and algorithm.batch_last):
-      out = jax.vmap(body, in_axes=tuple(0 if b else None for b in in_batched))(
-          *leaves)
-      return out, jax.tree_util.tree_map(lambda _: True, out)
-    out = _blocked(loop, treedef,
-                   [_trail(x, b) for x, b in zip(leaves, in_batched)],
-                   in_batched, axis_size)
-    front = lambda x: jnp.moveaxis(x, -1, 0)
-    out = out._replace(logp=tuple(map(front, out.logp)),
-                       qre_gap=front(out.qre_gap), ne_gap=front(out.ne_gap),
-                       status=front(out.status), tol=front(out.tol),
-                       floor=front(out.floor))
-    batched = jax.tree_util.tree_map(lambda _: True, out)._replace(
-        iterations=False)
-    return out, batched
-
-  return loop
-
-
-@functools.partial(jax.jit, static_argnames=("num_iters", "record_every",
-                                             "algorithm", "batch_last"))
+@functools.partial(jax.jit, static_argnames=(
+    "num_iters", "record_every", "algorithm", "batch_last", "threads"))
 def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
-         algorithm=NPG(), batch_last=True):
-  """The loop on one game (``jax.vmap`` it to batch; see the notes above).
+         algorithm=NPG(), batch_last=True, threads=True):
+  """The loop on one game (``jax.vmap`` it to batch; see :mod:`jaxnpg._batch_last`).
 
   The loop iterates the game's loop form when the algorithm works batch-last,
   else the game itself; ``batch_last=False`` always iterates the game itself
-  (the same loop; ``jaxnpg.sweep(method="generic")``).
+  (the same loop; ``jaxnpg.sweep(method="generic")``). ``threads=False`` keeps a
+  batch in the caller's program on CPU (``jaxnpg.sweep`` runs its own threads).
   """
   form = (game.loop_form() if batch_last and algorithm.batch_last else game)
   leaves, treedef = jax.tree_util.tree_flatten((form, tau, eta, logp, key, tol))
-  return _loop_fn(treedef, num_iters, record_every, algorithm)(*leaves)
+  return loop_fn(treedef, num_iters, record_every, algorithm, threads)(*leaves)
 
 
 def check_tol(tol) -> None:

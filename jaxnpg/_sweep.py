@@ -267,10 +267,14 @@ def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
   pool = (concurrent.futures.ThreadPoolExecutor(plan.threads)
           if plan.threads > 1 else None)
 
+  x64 = bool(jax.config.jax_enable_x64)   # per thread: pass it to the pool
+
   def run_part(args):
-    placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True), args)
-    out = compiled(placed, tau, eta, seed, tol, *values)
-    return {name: _to_host(x) for name, x in out.items()} if pool else out
+    with jax.enable_x64(x64):
+      placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True),
+                                      args)
+      out = compiled(placed, tau, eta, seed, tol, *values)
+      return {name: _to_host(x) for name, x in out.items()} if pool else out
 
   def launch(c):
     args, rng = _chunk_inputs(plan, c)

@@ -27,6 +27,7 @@ from jaxnpg._algorithms import NPG
 from jaxnpg._policy import random_policy
 from jaxnpg._results import _record_iterations
 from jaxnpg._seeding import family_game, init_key, sweep_key
+from jaxnpg._batch_last import compile_for_cpu
 from jaxnpg._solve import _run
 from jaxnpg._sweep_plan import Plan
 from jaxnpg._verdict import verdict
@@ -64,7 +65,8 @@ def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
     if per_scale:
       e = e / g.step_scale
     res = _run(g, t, e, lp, k, tol, num_iters=num_iters,
-               record_every=record_every, algorithm=algorithm, batch_last=dense)
+               record_every=record_every, algorithm=algorithm, batch_last=dense,
+               threads=False)
     return res.qre_gap, res.ne_gap, res.tol, res.floor
   tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
   if keys is None:
@@ -207,15 +209,8 @@ def _compiled_chunk(plan: Plan, example):
   if key in _COMPILED:
     return _COMPILED[key]
   lowered = _chunk_fn(plan.static_key()).lower(*example)
-  compiled = None
-  if plan.platform == "cpu":
-    try:  # AVX-512 where the CPU has it: ~15% faster on the dense kernel
-      compiled = lowered.compile(compiler_options={
-          "xla_cpu_prefer_vector_width": "512"})
-    except Exception:  # an XLA that does not know the option
-      compiled = None
-  if compiled is None:
-    compiled = lowered.compile()
+  compiled = (compile_for_cpu(lowered) if plan.platform == "cpu"
+              else lowered.compile())
   if len(_COMPILED) >= 32:
     _COMPILED.pop(next(iter(_COMPILED)))
   _COMPILED[key] = compiled

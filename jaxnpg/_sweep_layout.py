@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnpg._batch_last import cores
 from jaxnpg._sweep_plan import Plan
 from jaxnpg._validation import check_positive_int
 
@@ -34,14 +35,6 @@ _ACCEL_CHUNK_CELLS = 1 << 22
 # Fewest cells per thread's part of a chunk: below this a part is too small to
 # be worth a thread.
 _MIN_PART_CELLS = 256
-
-
-def _cores() -> int:
-  """CPU cores this process may run on."""
-  try:
-    return len(os.sched_getaffinity(0))
-  except (AttributeError, OSError):
-    return os.cpu_count() or 1
 
 
 def _device_memory(device) -> int:
@@ -119,7 +112,7 @@ def _layout(plan: Plan, chunk_games) -> Plan:
   local = chunk_games // nd
   threads = 1
   if cpu and nd == 1 and jax.process_count() == 1:
-    threads = max(t for t in range(1, min(_cores(), local) + 1)
+    threads = max(t for t in range(1, min(cores(), local) + 1)
                   if local % t == 0 and local // t * P >= _MIN_PART_CELLS
                   or t == 1)
   if cpu:

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg._algorithms import SampledNPG, get_algorithm
-from jaxnpg._solve import VERDICT_TAIL, run
+from jaxnpg._loop import VERDICT_TAIL
+from jaxnpg._solve import run
 from jaxnpg._verdict import verdict
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from jaxnpg import _solve
+from jaxnpg import _batch_last, _solve
 
 SIZES = (2, 3, 4)
 ITERS, EVERY = 30, 7
@@ -85,19 +85,108 @@ def test_rule_counts_its_calls(x64, monkeypatch):
   """The loop body is traced once per batch-last level: for one vmap, the base
   trace plus one with a trailing batch axis of the vmapped size."""
   seen = []
-  body = _solve._loop_body
+  body = _batch_last.iterate
 
   def spy(form, tau, eta, logp, *a, **kw):
     seen.append((type(form).__name__, tuple(logp[0].shape)))
     return body(form, tau, eta, logp, *a, **kw)
 
-  monkeypatch.setattr(_solve, "_loop_body", spy)
-  _solve._loop_fn.cache_clear()
+  monkeypatch.setattr(_batch_last, "iterate", spy)
+  _batch_last.loop_fn.cache_clear()
   games, inits, taus, etas = _problems()
   try:
     jax.make_jaxpr(jax.vmap(lambda g, t, e, lp: _solve._run(
         g, t, e, lp, num_iters=5, record_every=1)))(games, taus, etas, inits)
   finally:
-    _solve._loop_fn.cache_clear()
+    _batch_last.loop_fn.cache_clear()
   assert ("DenseBatchLast", (SIZES[0], 4)) in seen
   assert all(name == "DenseBatchLast" for name, _ in seen)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threads_blocks_and_one_loop_agree_bit_for_bit(dtype, monkeypatch):
+  """On CPU a large batch runs in parts on host threads, each in blocks; a
+  smaller one in blocks; all give the one loop's results bit for bit, also
+  when the batch is no multiple of the parts or blocks (padding)."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("the CPU paths")
+  G, T = 701, 12
+  with jax.enable_x64(dtype == "float64"):
+    games, inits = jax.vmap(lambda i: jaxnpg.family_game(
+        "random", 5, i, SIZES))(jnp.arange(G))
+    taus = jnp.linspace(0.0, 2.0, G)
+
+    def batch(threads):
+      return jax.jit(jax.vmap(lambda g, t, lp: _solve._run(
+          g, t, 0.3, lp, num_iters=T, record_every=1, threads=threads)))(
+              games, taus, inits)
+
+    monkeypatch.setattr(_batch_last, "cores", lambda: 3)
+    threaded = batch(True)
+    blocked = batch(False)
+    monkeypatch.setattr(_batch_last, "BLOCK_CELLS", 10 ** 9)
+    _batch_last.loop_fn.cache_clear()
+    try:
+      one_loop = batch(False)
+    finally:
+      _batch_last.loop_fn.cache_clear()
+    assert str(threaded.qre_gap.dtype) == dtype
+    assert threaded.qre_gap.shape == (G, T + 1)
+    for got in (threaded, blocked):
+      for x, y in zip(jax.tree_util.tree_leaves(got),
+                      jax.tree_util.tree_leaves(one_loop)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # And the default public path is one of them.
+    public = jax.jit(jax.vmap(lambda g, t, lp: jaxnpg.run(
+        g, t, 0.3, T, init=lp)))(games, taus, inits)
+    np.testing.assert_array_equal(np.asarray(public.qre_gap),
+                                  np.asarray(one_loop.qre_gap))
+
+
+def test_threaded_path_is_taken(x64, monkeypatch):
+  """A batch of at least MIN_THREADED_CELLS cells on a multi-core CPU goes
+  through the host-thread program (a pure_callback); a small one does not."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("the CPU paths")
+  monkeypatch.setattr(_batch_last, "cores", lambda: 2)
+  _batch_last.loop_fn.cache_clear()
+  big = _batch_last.MIN_THREADED_CELLS
+  try:
+    for n, want in ((big, True), (big - 1, False)):
+      games, inits = jax.vmap(lambda i: jaxnpg.family_game(
+          "random", 0, i, SIZES))(jnp.arange(n))
+      jaxpr = str(jax.make_jaxpr(jax.vmap(
+          lambda g, lp: jaxnpg.run(g, 0.1, 0.2, 3, init=lp)))(games, inits))
+      assert ("pure_callback" in jaxpr) == want
+  finally:
+    _batch_last.loop_fn.cache_clear()
+
+
+def test_threaded_float64_under_enable_x64_context(monkeypatch):
+  """Under `with jax.enable_x64(True)` (a per-thread setting) the threaded path
+  still computes in float64: the data crosses the callback as uint32 words, not
+  as float64 arrays that a callback thread without x64 would cut to float32."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("the CPU paths")
+  monkeypatch.setattr(_batch_last, "cores", lambda: 2)
+  _batch_last.loop_fn.cache_clear()
+  G, T = 600, 20
+  try:
+    with jax.enable_x64(True):
+      # (3, 4, 5) games: XLA:CPU then runs the program on a worker thread,
+      # whose x64 setting is off.
+      games, inits = jax.vmap(lambda i: jaxnpg.family_game(
+          "random", 2, i, (3, 4, 5)))(jnp.arange(G))
+
+      def batch(threads):
+        return jax.jit(jax.vmap(lambda g, lp: _solve._run(
+            g, 0.1, 0.5, lp, num_iters=T, record_every=1,
+            threads=threads)))(games, inits)
+
+      threaded, blocked = batch(True), batch(False)
+    assert threaded.qre_gap.dtype == jnp.float64
+    for x, y in zip(jax.tree_util.tree_leaves(threaded),
+                    jax.tree_util.tree_leaves(blocked)):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  finally:
+    _batch_last.loop_fn.cache_clear()
