@@ -13,6 +13,9 @@ game, as ``jaxnpg.run(..., record_every=1)``). Methods:
   ``--loop-iters`` iterations (reported per game-iteration);
 * ``jit(vmap(run))``: ``jax.jit(jax.vmap(lambda g, lp: jaxnpg.run(g, tau, eta, T,
   init=lp, record_every=1)))``, what the README teaches;
+* ``jit(vmap(run)), 1 core``: the same loop kept inside the caller's program
+  (``jaxnpg._solve._run(..., threads=False)``), which XLA:CPU runs on one core;
+  by default a batch this large runs in one part per core on host threads;
 * ``sweep(record_every=1)``: ``jaxnpg.sweep("random", num_games=G, taus=[tau],
   etas="paper", num_iters=T, record_every=1)``;
 * ``sweep(default)``: the same with the default records (every ``T // 200``).
@@ -73,6 +76,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 import jaxnpg  # noqa: E402
+from jaxnpg import _solve  # noqa: E402
 
 SIZES = (3, 4, 5)
 # One game's marginals (i: agent; contract the last other agent first), batch first.
@@ -157,6 +161,16 @@ def make_vmap_run(games, init, tau, eta, iters):
   return lambda: jax.block_until_ready(f(games, init))
 
 
+def make_vmap_run_one_core(games, init, tau, eta, iters):
+  """``jit(vmap(run))`` kept in the caller's program (no host threads): the
+  batch-last loop on one core (``jaxnpg._solve._run(..., threads=False)``)."""
+  def one(g, lp):
+    return _solve._run(g, tau, eta, lp, num_iters=iters, record_every=1,
+                       threads=False)
+  f = jax.jit(jax.vmap(one))
+  return lambda: jax.block_until_ready(f(games, init))
+
+
 def make_sweep(G, tau, iters, record_every):
   def fn():
     return jaxnpg.sweep("random", num_actions=SIZES, num_games=G, taus=[tau],
@@ -229,11 +243,7 @@ def main():
     print("agreement with the per-game NumPy loop (max |gap difference| over "
           f"{k} games x {n + 1} records): " +
           ", ".join(f"{m} {d:.1e}" for m, d in diffs.items()), flush=True)
-    # The sweep draws its games inside the compiled chunk; its records differ
-    # from the loop's by ~3e-9 (seen before and after issue 12's one loop, whose
-    # jit(vmap(run)) agrees to 4e-16): an input difference still to explain.
-    assert all(d < (1e-8 if m == "sweep" else 1e-10)
-               for m, d in diffs.items()), diffs
+    assert all(d < 1e-10 for d in diffs.values()), diffs
 
     loop_games = min(args.loop_games, G)
     fns = {
@@ -241,12 +251,15 @@ def main():
         "numpy-loop": (lambda: numpy_loop(R, logp, tau, eta, args.loop_iters,
                                           loop_games)),
         "jit(vmap(run))": make_vmap_run(games, init, tau, eta, T),
+        "jit(vmap(run)), 1 core": make_vmap_run_one_core(games, init, tau, eta,
+                                                         T),
         "sweep(record_every=1)": make_sweep(G, tau, T, 1),
         "sweep(default)": make_sweep(G, tau, T, None),
     }
     work = {"numpy-batched": G * args.numpy_iters,
             "numpy-loop": loop_games * args.loop_iters,
-            "jit(vmap(run))": G * T, "sweep(record_every=1)": G * T,
+            "jit(vmap(run))": G * T, "jit(vmap(run)), 1 core": G * T,
+            "sweep(record_every=1)": G * T,
             "sweep(default)": G * T}
     attrs = {name: fns[name]().attrs for name in fns if name.startswith("sweep")}
     timing = _common.time_interleaved(fns, args.repeats, warmup=1)
@@ -271,8 +284,9 @@ def main():
        "vs batched NumPy", "(median)", "of FMA peak"], rows))
   for name, a in attrs.items():
     print(f"{name}: record_every {a['record_every']}, {a['num_chunks']} chunk(s) "
-          f"x {a['chunk_games']} games, blocks of {a['block_games']}, "
-          f"{a['num_devices']} device(s), method {a['method']}")
+          f"x {a['chunk_games']} games, {a['threads']} thread(s), blocks of "
+          f"{a['block_games']}, {a['num_devices']} device(s), method "
+          f"{a['method']}")
   print(f"FMA peak: {cores} cores x {clock / 1e9:.3f} GHz x {args.fma_per_cycle} "
         f"FMA/cycle = {peak:.3g} FMA/s; counted {FMA_PER_GAME_ITERATION} FMA per "
         "game-iteration")

@@ -2,7 +2,9 @@
 
 Games are dense reward tensors (``NormalFormGame``) or native forms; the NPG step is
 a pure, jittable function computing marginals in log space; batch with ``jax.vmap``;
-iterate with ``run`` (lax.scan) or ``solve`` (lax.while_loop).
+iterate with ``run`` (lax.scan) or ``solve`` (lax.while_loop). Every game type
+implements the ``Game`` protocol; ``algorithm=`` takes a name in ``ALGORITHMS`` or
+any object with the ``Algorithm`` protocol.
 
 Naming conventions: the agent axis comes first in reward tensors,
 ``rewards[i, a_1, ..., a_n]``; ``logp`` is a tuple of per-agent log-probability
@@ -12,8 +14,8 @@ in Gambit's logit QRE); ``eta`` the step size.
 
 from jaxnpg._atlas import (REGIMES, AtlasResult, Regime, atlas, load_atlas,
                            regimes)
-from jaxnpg._algorithms import (ALGORITHMS, NPG, OptimisticNPG, PolicyGradient,
-                                SampledNPG)
+from jaxnpg._algorithms import (ALGORITHMS, NPG, Algorithm, OptimisticNPG,
+                                PolicyGradient, SampledNPG)
 from jaxnpg._attractors import (ATTRACTOR_NAMES, Attractor, AttractorResult,
                                 attractor, classify, count_distinct,
                                 detect_period)
@@ -51,6 +53,7 @@ from jaxnpg.theory import local_rate
 
 __all__ = [
     "ALGORITHMS",
+    "Algorithm",
     "NPG",
     "OptimisticNPG",
     "PolicyGradient",

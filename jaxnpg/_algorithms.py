@@ -1,28 +1,13 @@
 """Learning algorithms that ``run``, ``solve`` and ``sweep`` iterate.
 
-An algorithm is a small frozen dataclass (hashable, so it is a static argument:
-equal settings never recompile) with three methods:
+An algorithm is any object with the members of the :class:`Algorithm` protocol
+(the built-in ones are small frozen dataclasses). It must be hashable, since it is
+a static argument of the compiled loop: equal settings never recompile.
+:func:`get_algorithm` checks an object against the protocol;
+:func:`describe_algorithm` turns settings into JSON for sweep manifests.
 
-* ``init(game, logp, key) -> state``
-* ``step(game, state, payoffs, tau, eta) -> state`` where ``payoffs`` are the exact
-  marginal payoffs at ``policy(state)`` when ``uses_payoffs`` is true (the loop
-  computes them once and also records the gaps from them), else ``None``;
-  ``eta`` already includes the game's ``step_scale``;
-* ``policy(state) -> logp``;
-* ``probs(state) -> probs``, the probabilities ``exp(policy(state))`` (an
-  algorithm may carry them in its state so that the loop never recomputes them).
-
-``batch_last`` says whether ``step`` works on the loop's batch-last layout (the
-action axis first and batch axes trailing, ``game.action_axis == 0``); when it is
-true, ``jax.vmap(jaxnpg.run)`` runs a batch as one batch-last loop, else as
-``vmap`` of the one-game loop (see :mod:`jaxnpg._solve`).
-
-``uses_key`` says whether ``init`` needs a ``jax.random`` key (stochastic
-algorithms; ``jaxnpg.sweep`` then gives each cell its own key and can repeat cells
-over seeds). :func:`describe_algorithm` turns settings into JSON for sweep
-manifests.
-
-The solver loop in ``jaxnpg/_solve.py`` is written once on top of this.
+The solver loop (:mod:`jaxnpg._loop`, :mod:`jaxnpg._solve`) is written once on top
+of this.
 """
 
 from __future__ import annotations
@@ -32,7 +17,7 @@ import functools
 import hashlib
 import math
 import types
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +25,68 @@ import numpy as np
 import optax
 
 from jaxnpg._npg import npg_update
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+  """What ``run``, ``solve`` and ``sweep`` need of an algorithm (``algorithm=``).
+
+  Any hashable object with these members works (a frozen dataclass of its
+  settings is the natural form; ``describe_algorithm`` then writes its fields to
+  sweep manifests). ``state`` is any pytree the algorithm chooses.
+
+  Attributes:
+    name: a short name (sweep manifests and plot titles).
+    uses_payoffs: ``step`` takes the exact marginal payoffs at ``policy(state)``
+      (the loop computes them once and also records the gaps from them); else
+      it gets ``None``.
+    uses_key: ``init`` needs a ``jax.random`` key (stochastic algorithms;
+      ``jaxnpg.sweep`` then gives each cell its own key and can repeat cells over
+      seeds).
+    batch_last: ``step`` works on the loop's batch-last layout (the action axis
+      first and batch axes trailing, ``game.action_axis == 0``, see
+      :mod:`jaxnpg._loop`); then ``jax.vmap(jaxnpg.run)`` runs a batch as one
+      batch-last loop, else as ``vmap`` of the one-game loop.
+
+  Example:
+    >>> import jaxnpg
+    >>> isinstance(jaxnpg.NPG(), jaxnpg.Algorithm)
+    True
+  """
+  name: str
+  uses_payoffs: bool
+  uses_key: bool
+  batch_last: bool
+
+  def init(self, game, logp, key):
+    """The state at the log-policy ``logp``.
+
+    Raises ``ValueError`` where ``game`` or ``key`` does not suit the algorithm
+    (``run`` and ``sweep`` call it first to check).
+    """
+
+  def step(self, game, state, payoffs, tau, eta):
+    """The next state.
+
+    ``game`` is the form of the game the loop iterates (its action axis is
+    ``game.action_axis``); ``eta`` already includes the game's ``step_scale``.
+    """
+
+  def policy(self, state):
+    """The log-policy of ``state`` (a tuple, one array per agent)."""
+
+  def probs(self, state):
+    """The probabilities ``exp(policy(state))``.
+
+    An algorithm may carry them in its state so that the loop never recomputes
+    them.
+    """
+
+
+# The protocol's members, read from the class above.
+_ALGORITHM_ATTRIBUTES = tuple(Algorithm.__annotations__)
+_ALGORITHM_METHODS = tuple(k for k, v in vars(Algorithm).items()
+                           if not k.startswith("_") and callable(v))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +231,7 @@ class SampledNPG:
   ``explore = 0`` the product is 1; actions are drawn by inverse CDF, one uniform
   per draw). Then it takes the NPG step with ``eta``
   multiplied by ``schedule(k)`` (default 1; e.g. ``lambda k: 1 / (1 + k / 100)``
-  or any optax schedule). Static games only (the game must provide
+  or any optax schedule). Static games only (``game.can_sample``: the game gives
   ``rewards_at``). Pass ``key`` to ``run``/``solve``; vmap over keys for seeds.
   """
   num_samples: int = 64
@@ -202,9 +249,9 @@ class SampledNPG:
       raise ValueError(f"`explore` must be in [0, 1], got {self.explore}.")
 
   def init(self, game, logp, key):
-    if not hasattr(game, "rewards_at"):
+    if not game.can_sample:
       raise ValueError(
-          f"sampled_npg needs a static game with `rewards_at`; "
+          f"sampled_npg needs a static game with `rewards_at` (can_sample); "
           f"{type(game).__name__} has none.")
     if key is None:
       raise ValueError("sampled_npg draws samples: pass `key=` (a jax.random key).")
@@ -262,19 +309,43 @@ ALGORITHMS = {"npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
               "sampled_npg": SampledNPG}
 
 
-def get_algorithm(algorithm):
-  """Resolve a name (``npg``, ``sampled_npg``, ``pg``, ``optimistic_npg``) or instance."""
+def get_algorithm(algorithm) -> Algorithm:
+  """Resolve a name in ``ALGORITHMS``, or check an :class:`Algorithm` object.
+
+  A name (``npg``, ``sampled_npg``, ``pg``, ``optimistic_npg``) gives its
+  algorithm with the default settings; an object is returned as it is.
+
+  Raises:
+    ValueError: an unknown name, an object that lacks members of the protocol
+      (named in the message), or an unhashable object.
+  """
   if isinstance(algorithm, str):
     if algorithm not in ALGORITHMS:
       raise ValueError(
           f"Unknown algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)} "
           "or pass an instance (e.g. jaxnpg.SampledNPG(num_samples=16)).")
     return ALGORITHMS[algorithm]()
-  if isinstance(algorithm, tuple(ALGORITHMS.values())):
-    return algorithm
-  raise ValueError(
-      f"`algorithm` must be a name in {sorted(ALGORITHMS)} or an algorithm "
-      f"instance, got {algorithm!r}.")
+  if isinstance(algorithm, type):
+    raise ValueError(
+        f"`algorithm` must be an instance, got the class {algorithm.__name__}; "
+        f"pass {algorithm.__name__}().")
+  # Validating the caller's object: name every member of the protocol it lacks.
+  missing = [m for m in _ALGORITHM_ATTRIBUTES if not hasattr(algorithm, m)]
+  missing += [m for m in _ALGORITHM_METHODS
+              if not callable(getattr(algorithm, m, None))]
+  if missing:
+    raise ValueError(
+        f"`algorithm` must be a name in {sorted(ALGORITHMS)} or an object with "
+        f"the jaxnpg.Algorithm protocol; {algorithm!r} lacks "
+        f"{', '.join(f'`{m}`' for m in missing)}.")
+  try:
+    hash(algorithm)
+  except TypeError:
+    raise ValueError(
+        f"`algorithm` must be hashable (it is a static argument of the compiled "
+        f"loop; e.g. a frozen dataclass), got an unhashable "
+        f"{type(algorithm).__name__}.") from None
+  return algorithm
 
 
 # --------------------------------------------------------------------------------
@@ -284,10 +355,13 @@ def get_algorithm(algorithm):
 def describe_algorithm(algorithm) -> tuple[str, dict]:
   """``(name, options)``: an algorithm's settings as JSON-able values.
 
-  Scalars are kept as they are. Callables (an optax optimizer, a step-size
-  schedule) are described by their qualified name, a digest of their bytecode and
-  constants, and, recursively, the values they close over; so equal settings give
-  equal descriptions in every process, and ``optax.adam(0.1)`` differs from
+  The settings are a dataclass's fields (the built-in algorithms, and the
+  natural form of a user's), else the instance's attributes (``vars``; none for
+  an object whose settings are all class attributes). Scalars are kept as they
+  are. Callables (an optax optimizer, a step-size schedule) are described by
+  their qualified name, a digest of their bytecode and constants, and,
+  recursively, the values they close over; so equal settings give equal
+  descriptions in every process, and ``optax.adam(0.1)`` differs from
   ``optax.adam(0.2)``.
 
   Raises:
@@ -301,13 +375,23 @@ def describe_algorithm(algorithm) -> tuple[str, dict]:
     ('sampled_npg', {'num_samples': 8, 'explore': 0.0, 'schedule': None})
   """
   algorithm = get_algorithm(algorithm)
+  if dataclasses.is_dataclass(algorithm):
+    settings = [(f.name, getattr(algorithm, f.name))
+                for f in dataclasses.fields(algorithm)]
+  elif hasattr(algorithm, "__dict__"):
+    settings = sorted(vars(algorithm).items())
+  else:
+    raise ValueError(
+        f"The {algorithm.name} algorithm ({type(algorithm).__name__}) has no "
+        "settings to write to a sweep manifest (neither dataclass fields nor "
+        "instance attributes); make it a frozen dataclass.")
   options = {}
-  for field in dataclasses.fields(algorithm):
+  for key, value in settings:
     try:
-      options[field.name] = _describe(getattr(algorithm, field.name), set(), 0)
+      options[key] = _describe(value, set(), 0)
     except ValueError as e:
       raise ValueError(
-          f"The {algorithm.name} setting `{field.name}` cannot be written to a "
+          f"The {algorithm.name} setting `{key}` cannot be written to a "
           f"sweep manifest: it holds {e}. Use settings made of numbers, optax "
           "transformations and plain functions.") from None
   return algorithm.name, options

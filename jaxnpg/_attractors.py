@@ -258,7 +258,7 @@ def _attractor(game, tau, eta, logp, tangent, tol, period_tol, threshold, *,
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
   residual = _gaps.fixed_point_residual_from_payoffs(
-      logp, game.payoffs_at(logp, tau), tau)
+      logp, game.payoffs(logp, tau), tau)
   if floor_aware:
     tol = jnp.maximum(tol, _tolerance.residual_floor(
         _tolerance.log_size(_stacking.agent_groups(logp)), tau,

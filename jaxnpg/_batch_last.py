@@ -53,11 +53,30 @@ CPU_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": "512"}
 
 
 def cores() -> int:
-  """CPU cores this process may run on."""
+  """Host threads jaxnpg runs batches on: the CPU cores this process may use.
+
+  The environment variable ``JAXNPG_THREADS`` caps it (``JAXNPG_THREADS=1``
+  keeps every batch in the caller's program, on one core); read when a batch
+  is traced.
+  """
   try:
-    return len(os.sched_getaffinity(0))
+    n = len(os.sched_getaffinity(0))
   except (AttributeError, OSError):
-    return os.cpu_count() or 1
+    n = os.cpu_count() or 1
+  cap = os.environ.get("JAXNPG_THREADS", "").strip()
+  if cap:
+    try:
+      n = min(n, int(cap))
+    except ValueError:
+      raise ValueError(
+          f"JAXNPG_THREADS must be a whole number >= 1, got {cap!r}.") from None
+    if n < 1:
+      raise ValueError(f"JAXNPG_THREADS must be >= 1, got {cap!r}.")
+  return n
+
+
+def _on_cpu() -> bool:
+  return jax.default_backend() == "cpu"
 
 
 def compile_for_cpu(lowered):
@@ -130,7 +149,7 @@ def _blocked(run, treedef, leaves):
 
 @functools.lru_cache(maxsize=64)
 def _part_program(treedef, avals, statics):
-  """The blocked loop on one part, compiled on its own for the CPU."""
+  """The batch-last loop on one part, in blocks, compiled on its own for CPU."""
   num_iters, record_every, algorithm = statics
 
   def run(*leaves):
@@ -154,34 +173,35 @@ def _pool(workers):
 
 
 def _threaded(treedef, leaves, statics):
-  """The loop on every core: one part of the batch per host thread.
+  """The batch-last loop on every core: one part of the batch per host thread.
 
-  Emits a ``jax.pure_callback``; the callback cuts the trailing axis into one
-  part per core and runs :func:`_part_program` on each part from its own thread.
+  Emits a ``jax.pure_callback`` whose callback cuts the trailing batch axis
+  into one equal part per core (padding by repeating the last element), runs
+  :func:`_part_program` on each part from its own thread and joins the results
+  along the same axis (``iterations`` is shared by all parts).
   """
   batch = _cells(treedef, leaves)
   size = batch[-1]
   parts = max(1, min(cores(), size, math.prod(batch) // BLOCK_CELLS))
-  along = _along_last(leaves, size)
   per = -(-size // parts)
-  part_avals = tuple(
+  along = _along_last(leaves, size)
+  program = _part_program(treedef, tuple(
       jax.ShapeDtypeStruct(x.shape[:-1] + (per,) if a else x.shape, x.dtype)
-      for x, a in zip(leaves, along))
-  program = _part_program(treedef, part_avals, statics)
-  x64 = bool(jax.config.jax_enable_x64)
+      for x, a in zip(leaves, along)), statics)
   out_shape = jax.eval_shape(
       lambda *l: iterate(*jax.tree_util.tree_unflatten(treedef, l),
                          num_iters=statics[0], record_every=statics[1],
                          algorithm=statics[2]), *leaves)
+  x64 = bool(jax.config.jax_enable_x64)
 
   def host(*words):
     arrays = [_from_words(w, x) for w, x in zip(words, leaves)]
 
-    def split(x):   # numpy twin of _split_last
+    def split(x):   # (..., size) -> parts of (..., per)
       pad = per * parts - size
       if pad:
         x = np.concatenate([x, np.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-      return np.moveaxis(x.reshape(x.shape[:-1] + (parts, per)), -2, 0)
+      return [x[..., i * per:(i + 1) * per] for i in range(parts)]
 
     pieces = [split(x) if a else x for x, a in zip(arrays, along)]
 
@@ -191,16 +211,13 @@ def _threaded(treedef, leaves, statics):
                                         for p, a in zip(pieces, along))))
 
     outs = list(_pool(parts).map(part, range(parts)))
-
-    def merge(*xs):   # parts along the last axis, padding dropped
-      return np.concatenate(xs, axis=-1)[..., :size]
-
-    out = jax.tree_util.tree_map(merge, *outs)
+    out = jax.tree_util.tree_map(
+        lambda *xs: np.concatenate(xs, axis=-1)[..., :size], *outs)
     out = out._replace(iterations=outs[0].iterations)
     return jax.tree_util.tree_map(_to_words_host, out)
 
-  words_shape = jax.tree_util.tree_map(_words_aval, out_shape)
-  words = jax.pure_callback(host, words_shape,
+  words = jax.pure_callback(host,
+                            jax.tree_util.tree_map(_words_aval, out_shape),
                             *(_to_words(x) for x in leaves),
                             vmap_method="sequential")
   return jax.tree_util.tree_map(_from_words_traced, words, out_shape)
@@ -258,7 +275,7 @@ def loop_fn(treedef, num_iters, record_every, algorithm, threads):
 
   def body(*leaves):
     form = jax.tree_util.tree_unflatten(treedef, leaves)[0]
-    if not form.batch_last or jax.default_backend() != "cpu":
+    if not form.batch_last or not _on_cpu():
       return run(*leaves)
     batch = _cells(treedef, leaves)
     if not batch:
@@ -274,6 +291,9 @@ def loop_fn(treedef, num_iters, record_every, algorithm, threads):
     del axis_size
     form = jax.tree_util.tree_unflatten(treedef, leaves)[0]
     if not (form.batch_last and algorithm.batch_last):
+      # Plain vmap, in the caller's program: XLA:CPU rounds this layout's
+      # short reductions differently for other batch sizes, so it is not cut
+      # into parts (a sweep cuts it into blocks of a fixed size instead).
       out = jax.vmap(body, in_axes=tuple(0 if b else None for b in in_batched))(
           *leaves)
       return out, jax.tree_util.tree_map(lambda _: True, out)

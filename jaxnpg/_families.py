@@ -25,6 +25,8 @@ class Family(NamedTuple):
       (None: ``(3, 4, 5)``, the paper's Fig. 1 sizes).
     defaults: values of some options that ``make`` uses when they are not given
       (the command line passes and prints them), e.g. ``{"graph": "ring"}``.
+    default_etas: ``jaxnpg sweep --etas`` when none is given (None: ``paper``,
+      the paper's rule).
   """
   name: str
   make: Callable
@@ -32,6 +34,7 @@ class Family(NamedTuple):
   options: tuple[str, ...] = ()
   default_actions: tuple[int, ...] | None = None
   defaults: dict | None = None
+  default_etas: str | None = None
 
 
 FAMILIES: dict[str, Family] = {}
@@ -83,7 +86,7 @@ register_family(Family(
     "covariant", _covariant.covariant_game,
     "Gaussian payoffs, unit variance, pairwise correlation rho in [-1/(n-1), 1] "
     "between agents (GAMUT; --correlation, default 0; Gamma = (n-1) rho)",
-    ("correlation",)))
+    ("correlation",), default_etas="1"))   # Galla & Farmer's eta = beta = 1
 
 # Markov games (jaxnpg/_markov.py).
 from jaxnpg import _markov  # noqa: E402

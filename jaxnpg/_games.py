@@ -109,6 +109,10 @@ class NormalFormGame(_protocol.Game):
     (2, (3, 4))
   """
 
+  can_sample = True
+  has_dense_form = True
+  has_reward_range = True
+
   def __init__(self, rewards, *, num_agents: int | None = None):
     """Validate and wrap a reward tensor.
 
@@ -180,10 +184,15 @@ class NormalFormGame(_protocol.Game):
     """
     return self.rewards[(slice(None),) + tuple(actions)]
 
-  def payoffs(self, logp):
-    """Marginal rewards ``rbar_i``, shape ``(A_i,)`` each (one game)."""
+  def payoffs(self, logp, tau=0.0):
+    """Marginal rewards ``rbar_i``, ``(A_i,)`` each (one game; ``tau`` unused)."""
+    del tau
     probs = tuple(jnp.exp(lp).astype(self.dtype) for lp in logp)
     return dense_marginals(self.rewards, probs)
+
+  def to_dense(self):
+    """The game itself (it is dense)."""
+    return self
 
   def loop_form(self):
     """The batch-last form (:class:`DenseBatchLast`) when the game is small.
@@ -304,10 +313,12 @@ class DenseBatchLast:
   def dtype(self):
     return self.rewards.dtype
 
-  def payoffs_at(self, logp, tau):
+  def payoffs(self, logp, tau=0.0):
+    """Marginal rewards ``(A_i, *batch)`` each (``tau`` unused)."""
     return self.loop_payoffs(logp, tuple(jnp.exp(lp) for lp in logp), tau)
 
   def loop_payoffs(self, logp, probs, tau):
+    """:meth:`payoffs`, given also the probabilities ``exp(logp)``."""
     del logp, tau
     q = dense_marginals_last(self.rewards, probs)
     return tuple(x / self.one() for x in q)

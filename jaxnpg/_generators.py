@@ -234,6 +234,7 @@ def rescale_rewards(game):
     >>> round(float(m.tau_to_original(0.1)), 6)  # tau'=0.1 on [0, 1]: tau=0.8 here
     0.8
   """
+  # Rebuilding the game needs its own arrays: a construction per type.
   if isinstance(game, NormalFormGame):
     axes = tuple(range(len(game.batch_shape), game.rewards.ndim))
     amap = _map_from_range(jnp.min(game.rewards, axis=axes),

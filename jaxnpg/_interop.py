@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg._games import NormalFormGame
+from jaxnpg._protocol import Game
 
 GAMBIT_EXTRA = "pip install 'jaxnpg[gambit]'"
 OPENSPIEL_EXTRA = "pip install open_spiel"  # or: pip install 'jaxnpg[openspiel]'
@@ -155,8 +156,9 @@ def from_gambit(game_or_path, *, dtype=None) -> NormalFormGame:
 def to_gambit(game, *, title: str = "jaxnpg game"):
   """A game as a ``pygambit.Game`` (strategic form), for Gambit's solvers and files.
 
-  Write it to a file with ``to_gambit(game).to_nfg(path)``. A
-  :class:`~jaxnpg.PolymatrixGame` is converted through ``to_dense()`` first.
+  Write it to a file with ``to_gambit(game).to_nfg(path)``. Any game with a
+  dense form (``game.has_dense_form``, e.g. a :class:`~jaxnpg.PolymatrixGame`) is
+  converted through ``game.to_dense()`` first.
 
   Args:
     game: one ``NormalFormGame`` or (small) ``PolymatrixGame``, no batch axes.
@@ -168,6 +170,7 @@ def to_gambit(game, *, title: str = "jaxnpg game"):
 
   Raises:
     ImportError: pygambit is not installed.
+    TypeError: not a game with a dense form (e.g. a Markov game).
     ValueError: a batched game.
 
   Example:
@@ -178,12 +181,12 @@ def to_gambit(game, *, title: str = "jaxnpg game"):
     [(1, 2), (1, 2)]
   """
   gbt = _import_pygambit()
-  if hasattr(game, "to_dense") and not isinstance(game, NormalFormGame):
-    game = game.to_dense()
-  if not isinstance(game, NormalFormGame):
+  # isinstance validates the caller's argument: only a Game declares abilities.
+  if not (isinstance(game, Game) and game.has_dense_form):
     raise TypeError(
-        f"to_gambit takes a NormalFormGame or PolymatrixGame, got "
-        f"{type(game).__name__}.")
+        f"to_gambit takes a game with a dense form (NormalFormGame, "
+        f"PolymatrixGame), got {type(game).__name__}.")
+  game = game.to_dense()
   if game.batch_shape:
     raise ValueError(
         f"to_gambit takes one game, got a batch of shape {game.batch_shape}.")

@@ -90,7 +90,7 @@ def npg_map(game, tau, eta):
 
   def f(logp):
     logp = tuple(logp)
-    return npg_update(logp, game.payoffs_at(logp, tau), tau, eta_eff)
+    return npg_update(logp, game.payoffs(logp, tau), tau, eta_eff)
   return f
 
 

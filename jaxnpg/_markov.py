@@ -145,7 +145,7 @@ class MarkovGame(_protocol.Game):
     convention: ``"soft"`` or ``"logit"`` (static; see the module docstring).
     num_agents, num_states, num_actions: sizes (static).
 
-  Policies are tuples of ``(S, A_i)`` log-probability arrays. ``payoffs_at(logp,
+  Policies are tuples of ``(S, A_i)`` log-probability arrays. ``payoffs(logp,
   tau)`` gives the marginal Q-values ``Qbar_i(s, .)`` of the game's convention after
   exact evaluation; ``step_scale = 1 / (1 - gamma)`` so that ``npg_step``, ``run``
   and ``solve`` take the SPEC's update with ``eta_bar = eta / (1 - gamma)``.
@@ -176,6 +176,9 @@ class MarkovGame(_protocol.Game):
     >>> logp[0].shape
     (5, 5)
   """
+
+  is_static = False
+  has_reward_range = True
 
   def __init__(self, rewards, transitions, discount, initial=None,
                convention: str = "soft", *, num_agents: int | None = None):
@@ -287,6 +290,11 @@ class MarkovGame(_protocol.Game):
     return ("Markov QRE-gap (soft)" if self.convention == "soft"
             else "KL residual (logit)")
 
+  @property
+  def payoffs_depend_on_tau(self) -> bool:
+    """``soft``: its Q-values carry each agent's entropy bonus, ``tau`` times."""
+    return self.convention == "soft"
+
   def reward_range(self):
     arr = np.asarray(self.rewards)
     return float(arr.min()), float(arr.max())
@@ -318,25 +326,13 @@ class MarkovGame(_protocol.Game):
     return (tuple(jnp.asarray(lp, self.dtype) for lp in logp),
             jnp.asarray(tau, self.dtype))
 
-  def payoffs_at(self, logp, tau):
+  def payoffs(self, logp, tau=0.0):
     """Marginal Q-values ``Qbar_i(s, .)`` of the game's convention, ``(S, A_i)`` each.
 
-    ``soft``: soft Q-values at entropy weight ``tau``; ``logit``: ``tau`` is unused.
+    ``soft``: soft Q-values at entropy weight ``tau`` (pass the ``tau`` you work
+    at; the default 0 is the unregularized Q-values); ``logit``: ``tau`` is unused.
     """
     return self.evaluate(logp, tau)[1]
-
-  def payoffs(self, logp):
-    """``logit``: ``Qbar_i(s, .)``. ``soft``: raises, the Q-values need ``tau``.
-
-    Generic code calls :meth:`payoffs_at`; a soft game's Q-values depend on
-    ``tau`` through the entropy bonus, so answering without it would be wrong.
-    """
-    if self.convention == "soft":
-      raise ValueError(
-          "A soft-convention MarkovGame's Q-values depend on tau (each agent's "
-          "entropy bonus); call game.payoffs_at(logp, tau) or "
-          "jaxnpg.marginal_rewards(game, logp, tau).")
-    return self.payoffs_at(logp, 0.0)
 
   def values(self, logp, tau):
     """``V_i(s)`` of the game's convention, shape ``(n, S)``."""
@@ -391,7 +387,7 @@ class MarkovGame(_protocol.Game):
     logp, tau = self._cast(logp, tau)
     if self.convention == "logit":
       if payoffs is None:
-        payoffs = self.payoffs_at(logp, tau)
+        payoffs = self.payoffs(logp, tau)
       return jnp.stack([jnp.max(_gaps.kl_to_soft_best_response(lp, q, tau))
                         for lp, q in zip(logp, payoffs)])
     return _value_gaps(self, logp, tau)

@@ -51,7 +51,7 @@ def marginal_rewards(game, logp, tau=0.0):
     [[0.5, 0.5], [0.5, 0.5]]
   """
   _check(game, logp, tau)
-  return game.payoffs_at(tuple(logp), tau)
+  return game.payoffs(tuple(logp), tau)
 
 
 def carry_coefficient(eta, tau):
@@ -169,7 +169,7 @@ def npg_step(game, logp, tau, eta):
   _check(game, logp, tau, eta)
   logp = tuple(logp)
   eta_eff = jnp.asarray(eta, game.dtype) * game.step_scale
-  return npg_update(logp, game.payoffs_at(logp, tau), tau, eta_eff)
+  return npg_update(logp, game.payoffs(logp, tau), tau, eta_eff)
 
 
 def soft_best_response(game, logp, tau):
@@ -183,7 +183,7 @@ def soft_best_response(game, logp, tau):
   """
   _check(game, logp, tau)
   return tuple(_gaps.log_soft_best_response(q, tau)
-               for q in game.payoffs_at(tuple(logp), tau))
+               for q in game.payoffs(tuple(logp), tau))
 
 
 def qre_gap_per_agent(game, logp, tau):
@@ -228,7 +228,7 @@ def kl_residual(game, logp, tau):
   """
   _check(game, logp, tau)
   logp = tuple(logp)
-  return _gaps.kl_residual_from_payoffs(logp, game.payoffs_at(logp, tau), tau)
+  return _gaps.kl_residual_from_payoffs(logp, game.payoffs(logp, tau), tau)
 
 
 def fixed_point_residual(game, logp, tau):
@@ -238,5 +238,5 @@ def fixed_point_residual(game, logp, tau):
   """
   _check(game, logp, tau)
   logp = tuple(logp)
-  return _gaps.fixed_point_residual_from_payoffs(logp, game.payoffs_at(logp, tau),
+  return _gaps.fixed_point_residual_from_payoffs(logp, game.payoffs(logp, tau),
                                                  tau)

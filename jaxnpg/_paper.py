@@ -110,7 +110,7 @@ def figure_2c(out_dir, *, quick: bool = False, seed: int = 0, x64: bool = True):
                          eta_rule="eta_bar*tau=0.25 (eta=0.25(1-gamma)/tau)",
                          etas=etas, iters=iters, dtype=str(game.dtype))
     _write(out_dir, "figure_2c", settings, traj.iterations, curves,
-           ylabel="Markov QRE-gap (soft convention)",
+           ylabel=game.qre_gap_label,
            title="Fig. 2c: random Markov game, n=3, |A_i|=5, |S|=5")
   return traj.iterations, dict(zip(taus, traj.qre_gap))
 

@@ -315,6 +315,8 @@ def _eta_description(result):
     return f"constant eta in {{{values}}}"
   if result.eta_rule == "paper":
     # Markov games: the rule sets eta_bar = eta / (1 - gamma) (jaxnpg.paper_eta).
+    # A stored result holds no game whose declarations could be read, only the
+    # family name of its manifest; so the name decides this footer's wording.
     markov = result.attrs.get("family") == "markov"
     rule = ("(1 - gamma)/(2(tau + 2 sum A_i))" if markov
             else "1/(2(tau + 2 sum A_i))")

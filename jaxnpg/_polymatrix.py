@@ -137,6 +137,10 @@ class PolymatrixGame(_protocol.Game):
     [1.0, -1.0]
   """
 
+  can_sample = True
+  has_dense_form = True
+  has_reward_range = True
+
   def __init__(self, edges, matrices, *, num_agents: int | None = None):
     """Validate and wrap an edge list and its matrices.
 
@@ -209,13 +213,15 @@ class PolymatrixGame(_protocol.Game):
   def dtype(self):
     return self.matrices.dtype
 
-  def payoffs(self, logp):
+  def payoffs(self, logp, tau=0.0):
     """Marginal rewards ``rbar_i``, shape ``(A,)`` each (one game), in O(E A^2).
 
     The per-agent policies are stacked once into an ``(n, A)`` array; each edge's
     matrix meets its target agent's policy (a gather and a batched matrix-vector
-    product) and the results are scatter-added onto the source agents.
+    product) and the results are scatter-added onto the source agents. ``tau``
+    is unused.
     """
+    del tau
     probs = jnp.exp(_stacking.stack(logp).astype(self.dtype))      # (n, A)
     return _stacking.AgentTuple(self._stacked_marginals(probs))
 
@@ -246,7 +252,7 @@ class PolymatrixGame(_protocol.Game):
   def qre_gap_per_agent(self, logp, tau, payoffs=None):
     """Per-agent QRE-gap, shape ``(n,)`` (eq. 4); stacked over agents."""
     if payoffs is None:
-      payoffs = self.payoffs(logp)
+      payoffs = self.payoffs(logp, tau)
     return _gaps.kl_to_soft_best_response(
         _stacking.stack(logp).astype(self.dtype), _stacking.stack(payoffs), tau)
 

@@ -39,7 +39,6 @@ from jax import lax
 
 from jaxnpg import _gaps
 from jaxnpg._coords import Layout
-from jaxnpg._policy import uniform_policy
 from jaxnpg._validation import check_positive_int, is_concrete
 
 # Status codes, one per (game, tau) problem.
@@ -142,13 +141,11 @@ def qre(game, tau, *, max_steps: int = 2000, first_step: float = 0.1,
   if tol is not None and is_concrete(tol) and not float(tol) > 0:
     raise ValueError(f"`tol` must be > 0, got {tol}.")
   check_qre_tau(tau)
-  try:
-    jax.eval_shape(game.payoffs, uniform_policy(game))
-  except ValueError as err:
+  if game.payoffs_depend_on_tau:
     raise ValueError(
-        f"`qre` needs payoffs that do not depend on tau ({type(game).__name__}."
-        f"payoffs failed: {err}). It solves static games and Markov games of the "
-        "'logit' convention.") from err
+        f"`qre` needs payoffs that do not depend on tau (this "
+        f"{type(game).__name__}'s do: payoffs_depend_on_tau). It solves static "
+        "games and Markov games of the 'logit' convention.")
   tau = jnp.asarray(tau, game.dtype)
   dtype = game.dtype
   return _qre(game, tau, tol, jnp.asarray(max_steps, jnp.int32),

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from jaxnpg import _atlas, _paper, _plots, theory
+from jaxnpg._families import make_game
 from jaxnpg._sweep import sweep
 
 
@@ -59,8 +60,9 @@ def phase_diagram(name: str, out_dir, *, quick: bool = False, seed: int = 0,
                   quiet: bool = False, store: bool = True):
   """Run the family sweep ``PHASES[name]`` and draw its plots.
 
-  Static families get the predicted rate and boundary (``jaxnpg.theory``, on up
-  to 128 of the games) drawn beside the observed ones.
+  Families whose payoffs do not depend on tau (static games; what
+  :func:`jaxnpg.qre` solves) get the predicted rate and boundary
+  (``jaxnpg.theory``, on up to 128 of the games) drawn beside the observed ones.
 
   With ``store`` the sweep is stored in ``out_dir`` (running again resumes it);
   the PNGs go to ``out_dir/plots``. Returns ``(sweep_result, {plot: path})``.
@@ -77,7 +79,9 @@ def phase_diagram(name: str, out_dir, *, quick: bool = False, seed: int = 0,
               trajectory_points=50, out=out_dir if store else None,
               quiet=quiet)
   predicted = None
-  if spec.family != "markov":  # the QRE solver covers static games
+  kind = jax.eval_shape(lambda: make_game(spec.family, jax.random.key(seed),
+                                          spec.num_actions, **spec.options))
+  if not kind.payoffs_depend_on_tau:   # the QRE solver covers these games
     predicted = theory.predict_for_sweep(res, max_games=128)
   return res, _plots.plot_sweep(res, os.path.join(out_dir, "plots"),
                                 predicted=predicted)

@@ -98,8 +98,9 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
     init: initial log-policy (default: uniform).
     record_every: record the gaps every this many steps (static, ``>= 1``).
     algorithm: ``"npg"`` (default), ``"sampled_npg"``, ``"pg"``,
-      ``"optimistic_npg"``, or an instance such as
-      ``jaxnpg.SampledNPG(num_samples=16)`` (static; see ``jaxnpg.ALGORITHMS``).
+      ``"optimistic_npg"``, an instance such as
+      ``jaxnpg.SampledNPG(num_samples=16)``, or any hashable object with the
+      :class:`jaxnpg.Algorithm` protocol (static; see ``jaxnpg.ALGORITHMS``).
     key: ``jax.random`` key for stochastic algorithms (``sampled_npg``).
     tol: QRE-gap tolerance of the verdict, ``> 0`` (default: the rule of
       ``jaxnpg.sweep``, ``1e-6 * (max|rbar| + tau log A)`` at the final iterate,
@@ -240,10 +241,10 @@ def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
     k, state, payoffs, _ = carry
     state = algorithm.step(game, state, payoffs, tau=tau, eta=eta)
     logp = algorithm.policy(state)
-    payoffs = game.payoffs_at(logp, tau)
+    payoffs = game.payoffs(logp, tau)
     return k + 1, state, payoffs, evaluate(logp, payoffs)
 
-  payoffs = game.payoffs_at(logp, tau)
+  payoffs = game.payoffs(logp, tau)
   carry = (jnp.zeros((), jnp.int32), algorithm.init(game, logp, key), payoffs,
            evaluate(logp, payoffs))
   k, state, payoffs, m = _stacking.while_loop(cond, body, carry)

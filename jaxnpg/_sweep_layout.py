@@ -28,13 +28,11 @@ from jaxnpg._batch_last import cores
 from jaxnpg._sweep_plan import Plan
 from jaxnpg._validation import check_positive_int
 
-# Target cells per CPU block (the working set then stays in L2) and per chunk.
-_CPU_BLOCK_CELLS = 4096
+# Target cells per CPU block (the working set then stays in L2; blocks are also
+# the unit of the per-core parts) and per chunk.
+_CPU_BLOCK_CELLS = 256
 _CPU_CHUNK_CELLS = 1 << 15
 _ACCEL_CHUNK_CELLS = 1 << 22
-# Fewest cells per thread's part of a chunk: below this a part is too small to
-# be worth a thread.
-_MIN_PART_CELLS = 256
 
 
 def _device_memory(device) -> int:
@@ -111,15 +109,14 @@ def _layout(plan: Plan, chunk_games) -> Plan:
     chunk_games = per_dev * nd
   local = chunk_games // nd
   threads = 1
-  if cpu and nd == 1 and jax.process_count() == 1:
-    threads = max(t for t in range(1, min(cores(), local) + 1)
-                  if local % t == 0 and local // t * P >= _MIN_PART_CELLS
-                  or t == 1)
   if cpu:
-    part = local // threads
-    block_target = max(1, min(block_target, work_games // threads))
-    block = max(b for b in range(1, min(block_target, part) + 1)
-                if part % b == 0)
+    block = max(b for b in range(1, min(block_target, local) + 1)
+                if local % b == 0)
+    # Parts of whole blocks, one per core: the blocks (and so every result,
+    # bit for bit) do not depend on how many cores there are.
+    if nd == 1 and jax.process_count() == 1:
+      most = min(cores(), local // block, max(1, work_games // block))
+      threads = max(t for t in range(1, most + 1) if (local // block) % t == 0)
   else:
     block = local
   num_chunks = -(-G // chunk_games)

@@ -311,10 +311,10 @@ def _plan(*, family, num_actions, num_games, seed, game, init, family_options,
         f"optimistic_npg); algorithm {algorithm.name!r} takes the generic path "
         "(method='generic' or 'auto').")
   dense = dense_ok and algorithm.batch_last and method != "generic"
-  if algorithm.uses_key and not hasattr(proto, "rewards_at"):
-    raise ValueError(
-        f"{algorithm.name} needs a static game with `rewards_at`; "
-        f"{type(proto).__name__} has none.")
+  # The algorithm's own check of the game (as `run` does; sampled_npg: can the
+  # game sample rewards?), on the prototype, before any work is stored.
+  key = jax.random.key(0) if algorithm.uses_key else None
+  jax.eval_shape(lambda g: algorithm.init(g, uniform_policy(g), key), proto)
   S = num_seeds if algorithm.uses_key and num_seeds is not None else 1
 
   step_size = _step_sizes(eta_rule, tau_list, eta_axis, num_actions)

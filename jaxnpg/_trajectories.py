@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnpg._algorithms import SampledNPG, get_algorithm
+from jaxnpg._algorithms import get_algorithm
 from jaxnpg._loop import VERDICT_TAIL
 from jaxnpg._solve import run
 from jaxnpg._verdict import verdict
@@ -75,7 +75,7 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
   num_records = num_iters // record_every
   per_chunk = max(1, num_records // max(1, min(chunks, num_records))) * record_every
   algorithm = get_algorithm(algorithm)
-  if key is None and isinstance(algorithm, SampledNPG):
+  if key is None and algorithm.uses_key:
     raise ValueError("A stochastic algorithm needs `key=`.")
   batched = jax.jit(
       jax.vmap(lambda t, e, lp, k, n: run(game, t, e, n, init=lp,

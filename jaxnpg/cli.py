@@ -399,8 +399,9 @@ def _cmd_run(args) -> int:
       args.algorithm, args.samples if args.algorithm == "sampled_npg" else None)
   png = _plots.plot_gap_curves(
       ks, {f"tau={t:g}": qre[i] for i, t in enumerate(taus)},
-      os.path.join(args.out, "qre_gap.png"),
-      title=f"{title}: QRE-gap per tau", caption=caption, dtype=game.dtype)
+      os.path.join(args.out, "qre_gap.png"), ylabel=game.qre_gap_label,
+      title=f"{title}: {game.qre_gap_label} per tau", caption=caption,
+      dtype=game.dtype)
   print(f"wrote {png}, summary.json and trajectories.npz in {args.out}")
   return 0
 
@@ -564,10 +565,12 @@ def _cmd_sweep(args) -> int:
   import jax
   import jaxnpg
   from jaxnpg import _store
+  from jaxnpg._families import FAMILIES
 
   taus = parse_taus(args.taus)
-  if args.etas is None:   # covariant games: Galla & Farmer's eta = beta = 1
-    args.etas = "1" if args.family == "covariant" else "paper"
+  if args.etas is None:   # the family's default (covariant: eta = beta = 1)
+    family = FAMILIES.get(args.family)
+    args.etas = (family and family.default_etas) or "paper"
   etas, multipliers = _sweep_etas(args.etas)
   _check_common(args)
   _check_int(args.games, "--games")
@@ -815,7 +818,7 @@ def _cmd_plot(args) -> int:
     from jaxnpg import theory
     try:
       predicted = theory.predict_for_sweep(res, max_games=args.theory_games)
-    except (ValueError, TypeError, NotImplementedError) as e:
+    except (ValueError, TypeError) as e:
       raise CliError(f"--theory: {e}") from None
   paths = _plots.plot_sweep(res, out, taus=taus, eta_index=args.eta_index,
                             predicted=predicted)
@@ -843,7 +846,7 @@ def _plot_atlas(args) -> int:
     try:
       boundary = _atlas.predicted_boundary(
           res, max_games=args.theory_games)
-    except (ValueError, TypeError, NotImplementedError) as e:
+    except (ValueError, TypeError) as e:
       raise CliError(f"--theory: {e}") from None
   paths = _plots.plot_atlas(res, out, boundary=boundary,
                             eta_index=args.eta_index)

@@ -135,10 +135,14 @@ def theorem_3_3(game, tau, eta, *, init=None, num_iters: int = 0,
   if game.batch_shape:
     raise ValueError(
         f"`theorem_3_3` takes one game, got a batch of shape {game.batch_shape}.")
-  if any(len(s) != 1 for s in game.policy_shapes):
+  if not game.is_static:
     raise ValueError(
         "Theorem 3.3 is stated for static games; this game has state-dependent "
         f"policies of shapes {game.policy_shapes}.")
+  if reward_range is None and not game.has_reward_range:
+    raise ValueError(
+        f"{type(game).__name__} does not report its reward range; pass "
+        "`reward_range=(lo, hi)`.")
   lo, hi = game.reward_range() if reward_range is None else reward_range
   lo, hi = float(lo), float(hi)
   if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
@@ -223,7 +227,7 @@ def npg_jacobian(game, logp, tau, eta) -> jax.Array:
 
   def f(u):
     lp = layout.normalize(y0 + q @ u)
-    new = npg_update(lp, game.payoffs_at(lp, tau), tau, eta_eff)
+    new = npg_update(lp, game.payoffs(lp, tau), tau, eta_eff)
     return q.T @ layout.flatten(new)
 
   return jax.jacfwd(f)(jnp.zeros((q.shape[1],), dtype))
@@ -241,7 +245,7 @@ def payoff_jacobian(game, logp, tau=0.0) -> jax.Array:
 
   def f(u):
     lp = layout.normalize(y0 + q @ u)
-    return q.T @ layout.flatten(game.payoffs_at(lp, tau))
+    return q.T @ layout.flatten(game.payoffs(lp, tau))
 
   return jax.jacfwd(f)(jnp.zeros((q.shape[1],), game.dtype))
 

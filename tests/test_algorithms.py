@@ -1,5 +1,7 @@
-"""Sampled NPG, policy gradient and optimistic NPG against independent references."""
+"""Sampled NPG, policy gradient, optimistic NPG and a user's algorithm (any object
+with the ``jaxnpg.Algorithm`` protocol) against independent references."""
 
+import dataclasses
 import itertools
 
 import jax
@@ -9,7 +11,7 @@ import optax
 import pytest
 
 import jaxnpg
-from jaxnpg._algorithms import regularized_reward
+from jaxnpg._algorithms import describe_algorithm, regularized_reward
 
 
 def _game(seed, sizes):
@@ -137,3 +139,130 @@ def test_optimistic_converges_linearly_on_zero_sum(seed):
     rate = float(jaxnpg.linear_rate(res.qre_gap, res.iterations))
     # The QRE-gap is quadratic in the distance, whose rate is at most 1 - eta*tau.
     assert rate <= (1 - eta * tau) ** 2 + 1e-3
+
+
+# --- A user's algorithm: any object with the jaxnpg.Algorithm protocol ---------
+
+
+@dataclasses.dataclass(frozen=True)
+class _DampedNPG:
+  """NPG whose step size is multiplied by a fixed damping (written by a user).
+
+  Works on any layout of the loop: the action axis is ``game.action_axis``, and
+  ``tau``, ``eta`` broadcast against the policies (batch axes trailing there).
+  """
+  damping: float = 0.5
+  uses_payoffs = True
+  uses_key = False
+  batch_last = True
+  name = "damped_npg"
+
+  def init(self, game, logp, key):
+    del game, key
+    return tuple(logp)
+
+  def step(self, game, state, payoffs, tau, eta):
+    eta = eta * self.damping
+    out = []
+    for lp, q in zip(state, payoffs):
+      logits = (1 - eta * tau) * lp + eta * q
+      out.append(logits - jax.nn.logsumexp(logits, axis=game.action_axis,
+                                           keepdims=True))
+    return tuple(out)
+
+  def policy(self, state):
+    return state
+
+  def probs(self, state):
+    return tuple(jnp.exp(lp) for lp in state)
+
+
+def _damped_reference(rewards, logp, tau, eta, damping, num_iters):
+  """Final policy and QRE-gap of damped NPG: float64 NumPy, explicit loops."""
+  logp = [np.asarray(lp, np.float64) for lp in logp]
+  e = eta * damping
+  for _ in range(num_iters):
+    rbar = _marginals_loop(rewards, [np.exp(lp) for lp in logp])
+    new = []
+    for lp, q in zip(logp, rbar):
+      x = (1 - e * tau) * lp + e * q
+      m = np.max(x)
+      new.append(x - (m + np.log(np.sum(np.exp(x - m)))))
+    logp = new
+  rbar = _marginals_loop(rewards, [np.exp(lp) for lp in logp])
+  gap = 0.0
+  for lp, q in zip(logp, rbar):
+    x = q / tau
+    star = x - (np.max(x) + np.log(np.sum(np.exp(x - np.max(x)))))
+    kl = sum(np.exp(lp[a]) * (lp[a] - star[a]) for a in range(len(lp)))
+    gap = max(gap, tau * kl)
+  return logp, gap
+
+
+def test_user_algorithm_runs_through_run_and_sweep(x64):
+  alg = _DampedNPG(0.5)
+  assert isinstance(alg, jaxnpg.Algorithm)
+  assert describe_algorithm(alg) == ("damped_npg", {"damping": 0.5})
+  sizes, taus, eta, iters = (2, 3), [0.5, 2.0], 0.3, 40
+  keys = jax.random.split(jax.random.key(11), 3)
+  games = jax.vmap(lambda k: jaxnpg.random_game(k, sizes))(keys)
+  init = jax.vmap(lambda k: jaxnpg.random_policy(k, jaxnpg.random_game(
+      k, sizes)))(jax.random.split(jax.random.key(12), 3))
+  want = {}
+  for g in range(3):
+    rewards = np.asarray(games.rewards[g], np.float64)
+    for t, tau in enumerate(taus):
+      want[g, t] = _damped_reference(rewards, [lp[g] for lp in init], tau, eta,
+                                     alg.damping, iters)
+  # jaxnpg.run on one game.
+  game0 = jax.tree_util.tree_map(lambda x: x[0], games)
+  res = jaxnpg.run(game0, taus[0], eta, iters, init=tuple(lp[0] for lp in init),
+                   algorithm=alg)
+  for a, b in zip(res.logp, want[0, 0][0]):
+    np.testing.assert_allclose(np.asarray(a), b, rtol=1e-12, atol=1e-12)
+  np.testing.assert_allclose(float(res.qre_gap[-1]), want[0, 0][1], rtol=1e-8,
+                             atol=1e-15)
+  # jaxnpg.sweep: the batch-last loop (auto) and the generic one.
+  for method in ("auto", "generic"):
+    swept = jaxnpg.sweep(game=games, init=init, taus=taus, etas=[eta],
+                         num_iters=iters, algorithm=alg, method=method,
+                         quiet=True)
+    assert swept.attrs["algorithm"] == "damped_npg"
+    assert swept.attrs["algorithm_options"] == {"damping": 0.5}
+    assert swept.attrs["method"] == ("dense" if method == "auto" else method)
+    for (g, t), (_, gap) in want.items():
+      np.testing.assert_allclose(float(swept.qre_gap[g, t, 0]), gap, rtol=1e-8,
+                                 atol=1e-15, err_msg=f"{method} {g} {t}")
+
+
+class _NoProbs:
+  """Lacks ``probs``."""
+  name, uses_payoffs, uses_key, batch_last = "no_probs", True, False, False
+
+  def init(self, game, logp, key):
+    return logp
+
+  def step(self, game, state, payoffs, tau, eta):
+    return state
+
+  def policy(self, state):
+    return state
+
+
+class _Unhashable(_DampedNPG):
+  __hash__ = None
+
+
+def test_algorithm_protocol_errors_name_what_is_missing():
+  game = _game(0, (2, 2))
+  with pytest.raises(ValueError, match="lacks `probs`"):
+    jaxnpg.run(game, 1.0, 0.1, 3, algorithm=_NoProbs())
+  with pytest.raises(ValueError, match="lacks `probs`"):
+    jaxnpg.sweep(num_actions=(2, 2), num_games=2, taus=[1.0], etas=[0.1],
+                 num_iters=3, algorithm=_NoProbs(), quiet=True)
+  with pytest.raises(ValueError, match="lacks `name`, `uses_payoffs`.*`probs`"):
+    jaxnpg.solve(game, 1.0, 0.1, algorithm=object())
+  with pytest.raises(ValueError, match="hashable"):
+    jaxnpg.run(game, 1.0, 0.1, 3, algorithm=_Unhashable())
+  with pytest.raises(ValueError, match="instance"):
+    jaxnpg.run(game, 1.0, 0.1, 3, algorithm=_DampedNPG)

@@ -193,9 +193,9 @@ class _CountingGame(jaxnpg.NormalFormGame):
   """A dense game that counts how often its payoffs are traced."""
   traces = 0
 
-  def payoffs(self, logp):
+  def payoffs(self, logp, tau=0.0):
     type(self).traces += 1
-    return super().payoffs(logp)
+    return super().payoffs(logp, tau)
 
 
 @pytest.mark.parametrize("which", ["run", "solve"])

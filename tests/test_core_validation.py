@@ -253,3 +253,42 @@ def test_run_and_solve_reject_a_batch_of_games():
     jaxnpg.run(games, 0.5, 0.1, 3)
   with pytest.raises(ValueError, match=r"batch of games.*jax.vmap"):
     jaxnpg.solve(games, 0.5, 0.1, max_iters=3)
+
+
+# --- Declared abilities of a game type -------------------------------------------
+
+
+class _Plain(jaxnpg.Game):
+  """A user's game type that declares nothing: the base class's safe defaults."""
+  num_agents, num_actions = 2, (2, 2)
+  policy_shapes = ((2,), (2,))
+  batch_shape = ()
+  dtype = jnp.dtype(jnp.float32)
+
+  def payoffs(self, logp, tau=0.0):
+    return tuple(jnp.zeros(2, jnp.float32) for _ in logp)
+
+
+def test_games_declare_their_abilities():
+  dense = _game()
+  poly = jaxnpg.PolymatrixGame([[0, 1], [1, 0]], np.ones((2, 2, 2), np.float32))
+  for game in (dense, poly):
+    assert game.is_static and game.can_sample and game.has_dense_form
+    assert game.has_reward_range and not game.payoffs_depend_on_tau
+    assert game.qre_gap_label == "QRE-gap"
+    assert isinstance(game.to_dense(), jaxnpg.NormalFormGame)
+  assert dense.to_dense() is dense
+  plain = _Plain()
+  assert plain.is_static and plain.qre_gap_label == "QRE-gap"
+  assert not (plain.can_sample or plain.has_dense_form or plain.has_reward_range
+              or plain.payoffs_depend_on_tau)
+  for method, args in (("reward_range", ()), ("to_dense", ()),
+                       ("rewards_at", ((np.zeros(1, int),) * 2,))):
+    with pytest.raises(TypeError, match="is False"):
+      getattr(plain, method)(*args)
+  # Callers read the declarations.
+  with pytest.raises(ValueError, match="reward_range="):
+    jaxnpg.theory.theorem_3_3(plain, 1.0, 0.1)
+  with pytest.raises(ValueError, match="can_sample"):
+    jaxnpg.run(plain, 1.0, 0.1, 3, algorithm="sampled_npg",
+               key=jax.random.key(0))

@@ -113,6 +113,11 @@ def test_gambit_errors(tmp_path):
       jax.random.split(jax.random.key(0), 2))
   with pytest.raises(ValueError, match="one game"):
     jaxnpg.to_gambit(batch)
+  markov = jaxnpg.random_markov_game(jax.random.key(0), 2, (2, 2), 0.5)
+  with pytest.raises(TypeError, match="dense form.*MarkovGame"):
+    jaxnpg.to_gambit(markov)        # declares has_dense_form = False
+  with pytest.raises(TypeError, match="dense form.*ndarray"):
+    jaxnpg.to_gambit(np.zeros((2, 2, 2)))
 
 
 def test_missing_pygambit_names_the_extra(monkeypatch, tmp_path):

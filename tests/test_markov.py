@@ -265,9 +265,6 @@ def test_bad_inputs_raise_clear_errors():
     jaxnpg.MarkovGame(rewards, trans, 0.9, initial=[0.5, 0.5])
   with pytest.raises(ValueError, match="convention"):
     jaxnpg.MarkovGame(rewards, trans, 0.9, convention="nash")
-  with pytest.raises(ValueError, match="depend on tau"):
-    jaxnpg.MarkovGame(rewards, trans, 0.9).payoffs(
-        (jnp.zeros((3, 2)) - jnp.log(2.0),) * 2)
   with pytest.raises(ValueError, match="max_iters"):
     jaxnpg.MarkovGame(rewards, trans, 0.9).best_response(
         (jnp.zeros((3, 2)) - jnp.log(2.0),) * 2, 0.1, max_iters=0)
@@ -279,6 +276,32 @@ def test_bad_inputs_raise_clear_errors():
   with pytest.raises(ValueError, match="same agents"):
     jaxnpg.markov_game_from_stage_games([rewards[:, 0], np.zeros((2, 2, 3))],
                                         trans, 0.9)
+
+
+def test_payoffs_take_tau_and_the_game_declares_its_kind(x64):
+  """One payoffs method: soft Q-values move with tau, logit ones ignore it."""
+  _, soft, logp = _case(9, 3, (2, 3), 0.7, "float64", "soft")
+  logit = jaxnpg.MarkovGame(soft.rewards, soft.transitions, 0.7, soft.initial,
+                            "logit")
+  at_zero = soft.payoffs(logp)
+  for a, b, c in zip(at_zero, soft.payoffs(logp, 0.0),
+                     jaxnpg.marginal_rewards(soft, logp)):
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+  at_half = soft.payoffs(logp, 0.5)
+  for a, b, c in zip(at_half, jaxnpg.marginal_rewards(soft, logp, 0.5),
+                     soft.evaluate(logp, 0.5)[1]):
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+  assert max(float(jnp.max(jnp.abs(a - b)))
+             for a, b in zip(at_half, at_zero)) > 1e-3
+  for a, b in zip(logit.payoffs(logp, 0.5), logit.payoffs(logp)):
+    np.testing.assert_array_equal(a, b)
+  for game in (soft, logit):
+    assert not (game.is_static or game.can_sample or game.has_dense_form)
+    assert game.has_reward_range
+  assert soft.payoffs_depend_on_tau and not logit.payoffs_depend_on_tau
+  assert soft.qre_gap_label.startswith("Markov QRE-gap")
 
 
 def test_stage_games_constructor():

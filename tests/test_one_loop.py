@@ -190,3 +190,26 @@ def test_threaded_float64_under_enable_x64_context(monkeypatch):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
   finally:
     _batch_last.loop_fn.cache_clear()
+
+
+@pytest.mark.parametrize("kind", ["markov", "pg"])
+def test_plain_vmap_batches_stay_in_the_program(kind, x64, monkeypatch):
+  """Game types and algorithms without a batch-last form are batched by plain
+  vmap inside the caller's program: never cut into parts (XLA:CPU rounds that
+  layout's short reductions by batch size, so parts would change last bits)."""
+  monkeypatch.setattr(_batch_last, "cores", lambda: 4)
+  keys = jax.random.split(jax.random.key(3), 64)
+  if kind == "markov":
+    games = jax.vmap(lambda k: jaxnpg.random_markov_game(
+        k, num_states=2, num_actions=(2, 3), discount=0.8))(keys)
+    algorithm = "npg"
+  else:
+    games = jax.vmap(lambda k: jaxnpg.random_game(k, SIZES))(keys)
+    algorithm = "pg"
+  _batch_last.loop_fn.cache_clear()
+  try:
+    jaxpr = str(jax.make_jaxpr(jax.vmap(lambda g: jaxnpg.run(
+        g, 0.2, 0.3, 4, algorithm=algorithm)))(games))
+  finally:
+    _batch_last.loop_fn.cache_clear()
+  assert "pure_callback" not in jaxpr
