@@ -9,7 +9,8 @@ game-iteration) of
   axes with precomputed contraction paths (float64); run for fewer iterations;
 * ``jax-plain``: ``jit(vmap(vmap(scan)))`` of ``npg_update(game.payoffs(...))``,
   the one-game step vmapped over games and tau, no gap records;
-* ``jaxnpg.sweep``: the library call, dense kernel, with its gap records (every
+* ``jaxnpg.sweep``: the library call (the batch-last loop, one part per core),
+  with its gap records (every
   ``num_iters // 200`` steps), per-cell summaries and the copy to the host.
 
 Default sizes: on CPU 1024 games x 16 tau x 1000 iterations in float64; on a GPU

@@ -89,11 +89,13 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   for the cell, which lies above ``tol``: see :mod:`jaxnpg._tolerance`).
 
   Algorithms: ``algorithm`` is any choice of :func:`jaxnpg.run` (``"npg"``,
-  ``"sampled_npg"``, ``"pg"``, ``"optimistic_npg"`` or an instance such as
-  ``jaxnpg.SampledNPG(num_samples=16)``); every cell is then exactly
+  ``"sampled_npg"``, ``"pg"``, ``"optimistic_npg"``, an instance such as
+  ``jaxnpg.SampledNPG(num_samples=16)``, or any object with the
+  :class:`jaxnpg.Algorithm` protocol); every cell is then exactly
   ``jaxnpg.run(game, tau, eta, num_iters, init=..., algorithm=algorithm,
-  key=...)``. Plain NPG on small dense games takes the dense kernel; everything
-  else the generic path. A stochastic algorithm (``sampled_npg``) gets the key
+  key=...)``, the same loop. NPG and optimistic NPG on small dense games run it
+  with the batch axes last (``method="dense"``); everything else as plain
+  ``vmap`` of the one-game loop (``method="generic"``). A stochastic algorithm (``sampled_npg``) gets the key
   :func:`sweep_key` ``(seed, g, s)`` in every cell of game ``g``; with
   ``num_seeds=S`` the result has a ``seed`` axis of length ``S`` (after ``eta``)
   holding independent repetitions ``s = 0 .. S-1``, and ``SweepResult.summary()``
@@ -138,8 +140,9 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
       records); the resolution of ``iterations_to_tol`` and of the trajectories.
     trajectory_points: keep this many records of each cell's trajectory (0: none).
     tail: fraction of the trajectory fitted by ``linear_rate``.
-    method: ``"dense"`` (batch-last kernel for small dense games), ``"generic"``
-      (vmap of the one-game solver; any game type) or ``"auto"``.
+    method: ``"dense"`` (the loop with the batch axes last, for small dense
+      games), ``"generic"`` (plain vmap of the one-game loop; any game type) or
+      ``"auto"``.
     chunk_games: games per chunk (default: from the memory budget, at most about
       32768 cells on CPU); a multiple of the device count.
     memory_budget: bytes a chunk may use per device (default: a quarter of the

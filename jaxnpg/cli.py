@@ -13,13 +13,31 @@ import errno
 import json
 import math
 import os
+import pathlib
 import shlex
+import signal
+import socket
 import sys
 import tempfile
 import threading
 import time
 
+import jax
 import numpy as np
+
+from jaxnpg import (_atlas, _interop, _plots, _reproduce, _store, _version,
+                    theory)
+from jaxnpg._algorithms import ALGORITHMS, SampledNPG
+from jaxnpg._atlas import atlas, load_atlas
+from jaxnpg._families import FAMILIES, families, make_game
+from jaxnpg._policy import random_policy
+from jaxnpg._progress import Progress, close_all  # noqa: F401 (the bar; sweep's too)
+from jaxnpg._status import STATUS_NAMES
+from jaxnpg._step_sizes import paper_eta
+from jaxnpg._store import load_sweep
+from jaxnpg._sweep import sweep
+from jaxnpg._tolerance import GAP_RTOL
+from jaxnpg._trajectories import run_pairs
 
 _DESCRIPTION = """\
 Entropy-regularized independent natural policy gradient (NPG) in games.
@@ -128,10 +146,9 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 
 
 def eta_values(rule: str, taus, num_actions) -> list[float]:
-  """Step sizes for each tau: ``paper`` (SPEC default, ``jaxnpg.paper_eta``) or a
+  """Step sizes for each tau: ``paper`` (SPEC default, ``paper_eta``) or a
   constant."""
   if rule == "paper":
-    from jaxnpg import paper_eta
     return [float(paper_eta(t, tuple(num_actions))) for t in taus]
   try:
     eta = float(rule)
@@ -143,12 +160,8 @@ def eta_values(rule: str, taus, num_actions) -> list[float]:
   return [eta] * len(taus)
 
 
-# The progress bar lives in jaxnpg._progress (jaxnpg.sweep uses it too).
-from jaxnpg._progress import Progress, close_all  # noqa: E402,F401
-
 
 def _setup_dtype(dtype: str):
-  import jax
   jax.config.update("jax_enable_x64", dtype == "float64")
 
 
@@ -184,7 +197,6 @@ def _family_spec(args):
   actions each), the Markov family to Fig. 2c's (3 agents x 5 actions, 5 states,
   discount 0.9); ``--agents N`` repeats a single ``--actions A`` N times.
   """
-  from jaxnpg._families import FAMILIES
   name = args.family
   if name not in FAMILIES:
     raise CliError(f"--family: Unknown game family {name!r}; choose one of "
@@ -261,18 +273,14 @@ def _family_spec(args):
 
 def _load_game_file(path: str):
   """The game in a Gambit file, with one-line errors for file-system faults."""
-  import jaxnpg
   if not os.path.exists(path):
     raise CliError(f"--game-file: no such file {path!r}.")
   if os.path.isdir(path):
     raise CliError(f"--game-file: {path!r} is a folder, not a game file.")
   if not os.access(path, os.R_OK):
     raise CliError(f"--game-file: {path!r} is not readable (permission denied).")
-  from_gambit = getattr(jaxnpg, "from_gambit", None)
-  if from_gambit is None:
-    raise CliError("--game-file needs jaxnpg.from_gambit, not available here.")
   try:
-    return from_gambit(path)
+    return _interop.from_gambit(path)
   except OSError as e:
     raise CliError(f"--game-file: cannot read {path!r}: {_os_reason(e)}.") from None
   except OverflowError as e:
@@ -282,13 +290,11 @@ def _load_game_file(path: str):
 
 def _load_game(args):
   """Return ``(game, description)`` from ``--family``/``--actions`` or ``--game-file``."""
-  import jax
-  import jaxnpg
   if args.game_file:
     return _load_game_file(args.game_file), f"game file {args.game_file}"
   family, actions, options, where = _family_spec(args)
   key = jax.random.key(args.seed)
-  game = jaxnpg.make_game(family, key, actions, **options)
+  game = make_game(family, key, actions, **options)
   return game, f"{where}, seed {args.seed}"
 
 
@@ -336,10 +342,6 @@ def _prepare_out(path: str, files=_RUN_FILES) -> None:
 
 def _cmd_run(args) -> int:
   _setup_dtype(args.dtype)
-  import jax
-  import jaxnpg
-  from jaxnpg import _plots
-  from jaxnpg._trajectories import run_pairs
 
   taus = parse_taus(args.taus)
   _check_common(args)
@@ -351,7 +353,7 @@ def _cmd_run(args) -> int:
   if args.eta == "paper":   # the rule sets the scaled step (Markov: eta (1-gamma))
     etas = [e / float(np.max(game.step_scale)) for e in etas]
   _prepare_out(args.out)
-  init = jaxnpg.random_policy(jax.random.fold_in(jax.random.key(args.seed), 1),
+  init = random_policy(jax.random.fold_in(jax.random.key(args.seed), 1),
                               game)
   record_every = args.record_every or max(1, args.iters // 2000)
   print(f"jaxnpg run: {where}; {len(taus)} tau values, {args.iters} iterations, "
@@ -384,7 +386,7 @@ def _cmd_run(args) -> int:
       "game": where, "num_actions": list(game.num_actions), "seed": args.seed,
       "algorithm": args.algorithm, "taus": taus, "eta_rule": args.eta, "etas": etas, "iters": args.iters,
       "record_every": record_every, "tol": args.tol, "dtype": str(game.dtype),
-      "device": str(jax.devices()[0]), "jaxnpg": jaxnpg.__version__,
+      "device": str(jax.devices()[0]), "jaxnpg": _version.__version__,
       "jax": jax.__version__,
   }
   with open(os.path.join(args.out, "summary.json"), "w") as f:
@@ -394,7 +396,7 @@ def _cmd_run(args) -> int:
   eta_text = ("paper rule 1/(2(tau + 2 sum A_i))" if args.eta == "paper"
               else f"eta {args.eta}")
   caption = (f"{where}; {eta_text}; random initial policy; "
-             f"{args.dtype}; jaxnpg {jaxnpg.__version__}")
+             f"{args.dtype}; jaxnpg {_version.__version__}")
   title = _plots.algorithm_title(
       args.algorithm, args.samples if args.algorithm == "sampled_npg" else None)
   png = _plots.plot_gap_curves(
@@ -407,18 +409,16 @@ def _cmd_run(args) -> int:
 
 
 def _status_name(code: int) -> str:
-  from jaxnpg._status import STATUS_NAMES
   return STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else f"status {code}"
 
 
 def _algorithm(args):
   """The algorithm instance named by ``--algorithm`` (and ``--samples``)."""
-  import jaxnpg
   if args.algorithm == "sampled_npg":
     if args.samples < 1:
       raise CliError(f"--samples must be >= 1, got {args.samples}.")
-    return jaxnpg.SampledNPG(num_samples=args.samples)
-  return jaxnpg.ALGORITHMS[args.algorithm]()
+    return SampledNPG(num_samples=args.samples)
+  return ALGORITHMS[args.algorithm]()
 
 
 _SWEEP_EPILOG = """\
@@ -440,7 +440,7 @@ Multi-host: start the same command on every host with --coordinator HOST:PORT
 
 
 def _sweep_etas(text: str):
-  """``(etas, multipliers)`` for jaxnpg.sweep from the --etas text."""
+  """``(etas, multipliers)`` for sweep from the --etas text."""
   text = text.strip()
   if text == "paper":
     return "paper", None
@@ -472,7 +472,6 @@ def _parse_bytes(text):
 
 
 def _init_distributed(args):
-  import jax
   if args.coordinator or args.num_processes or args.process_id is not None:
     if not (args.coordinator and args.num_processes and args.process_id is not None):
       raise CliError("multi-host needs all of --coordinator, --num-processes and "
@@ -485,13 +484,11 @@ def _init_distributed(args):
 
 
 def _path(p):
-  import pathlib
   return pathlib.Path(p)
 
 
 def _saved_note(out: str) -> str:
   """``"3 of 8 chunks are saved in OUT"``, from the folder's manifest."""
-  from jaxnpg import _store
   try:
     manifest = json.loads((_path(out) / _store.MANIFEST).read_text())
     saved = len(manifest["chunks"])
@@ -516,8 +513,6 @@ def _interrupt_notice(message: str):
   level handler writes the signal number to a wakeup fd at once, and a helper
   thread waiting on it tells the user that the interrupt was received.
   """
-  import signal
-  import socket
   try:
     reader, writer = socket.socketpair()
   except OSError:
@@ -562,10 +557,6 @@ def _interrupt_notice(message: str):
 def _cmd_sweep(args) -> int:
   _init_distributed(args)
   _setup_dtype(args.dtype)
-  import jax
-  import jaxnpg
-  from jaxnpg import _store
-  from jaxnpg._families import FAMILIES
 
   taus = parse_taus(args.taus)
   if args.etas is None:   # the family's default (covariant: eta = beta = 1)
@@ -622,7 +613,7 @@ def _cmd_sweep(args) -> int:
     with _interrupt_notice(
         "jaxnpg sweep: interrupt received; stopping when the computation in "
         "progress returns (finished chunks are saved)..."):
-      res = jaxnpg.sweep(**kwargs, on_chunk=chunks.append)
+      res = sweep(**kwargs, on_chunk=chunks.append)
   except KeyboardInterrupt:
     close_all()
     print(f"jaxnpg sweep: interrupted; {_saved_note(args.out)}. Resume with: "
@@ -648,21 +639,18 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_atlas(args, kwargs, where) -> int:
   """``jaxnpg sweep`` with a list of --correlation values: an atlas."""
-  import jax
-  import jaxnpg
   options = dict(kwargs.pop("family_options"))
   values = options.pop("correlation")
   kwargs.pop("on_chunk", None)
   for key in ("lyapunov", "num_inits", "burn_in", "max_period"):
     kwargs.pop(key, None)
-  from jaxnpg import _store
   if args.out:
     _store.check_out_path(_path(args.out))
   print(f"jaxnpg sweep: atlas over {len(values)} correlations, {args.algorithm} "
         f"on {where}; {len(kwargs['taus'])} tau, {args.iters} iterations, "
         f"{args.dtype}, {jax.device_count()} {jax.devices()[0].platform} "
         f"device(s); writing to {args.out}", file=sys.stderr)
-  res = jaxnpg.atlas(
+  res = atlas(
       kwargs.pop("family"), num_actions=kwargs.pop("num_actions"), values=values,
       option="correlation", family_options=options or None,
       lyapunov=args.lyapunov, num_inits=args.inits if args.lyapunov else None,
@@ -763,7 +751,7 @@ _STATUS_HELP = {
 def _sweep_legend(res, paper, shown, counts):
   """Lines explaining the table's columns and the statuses that occur."""
   if paper:
-    step = "step size m x the 'paper' rule (jaxnpg.paper_eta)"
+    step = "step size m x the 'paper' rule (paper_eta)"
   else:
     step = "the constant step size m"
   more = (f" (first {shown} of {res.shape[2]} shown)"
@@ -782,7 +770,6 @@ def _tol_text(tol) -> str:
   if isinstance(tol, (int, float)):
     return f"{tol:g} (--tol)"
   try:
-    from jaxnpg._tolerance import GAP_RTOL
     return (f"the default rule {GAP_RTOL:g} x (max|rbar| + tau log A) at each "
             "cell's final iterate, the same in every dtype")
   except ImportError:
@@ -800,14 +787,11 @@ def _describe_os_error(e: OSError) -> str:
 
 
 def _cmd_plot(args) -> int:
-  import jaxnpg
-  from jaxnpg import _plots
   if not os.path.isdir(args.folder):
     raise CliError(f"no such sweep folder {args.folder!r}.")
-  from jaxnpg import _atlas
   if _atlas.is_atlas(args.folder):
     return _plot_atlas(args)
-  res = jaxnpg.load_sweep(args.folder, allow_partial=args.partial)
+  res = load_sweep(args.folder, allow_partial=args.partial)
   out = args.out or os.path.join(args.folder, "plots")
   taus = parse_floats(args.taus, "--taus") if args.taus else None
   if not 0 <= args.eta_index < res.shape[2]:
@@ -815,7 +799,6 @@ def _cmd_plot(args) -> int:
                    f"{args.eta_index}.")
   predicted = None
   if args.theory:
-    from jaxnpg import theory
     try:
       predicted = theory.predict_for_sweep(res, max_games=args.theory_games)
     except (ValueError, TypeError) as e:
@@ -831,9 +814,7 @@ def _cmd_plot(args) -> int:
 
 
 def _plot_atlas(args) -> int:
-  import jaxnpg
-  from jaxnpg import _atlas, _plots
-  res = jaxnpg.load_atlas(args.folder)
+  res = load_atlas(args.folder)
   out = args.out or os.path.join(args.folder, "plots")
   if not 0 <= args.eta_index < res.eta.size:
     raise CliError(f"--eta-index must be in [0, {res.eta.size}), got "
@@ -858,7 +839,6 @@ def _plot_atlas(args) -> int:
 def _cmd_reproduce(args) -> int:
   if args.atlas:
     _setup_dtype(args.dtype or "float32")
-    from jaxnpg import _reproduce
     out = _reproduce.reproduce_atlas(args.out, quick=args.quick, seed=args.seed,
                                      quiet=args.quiet,
                                      store=not args.pictures_only)
@@ -866,7 +846,6 @@ def _cmd_reproduce(args) -> int:
           f"{os.path.join(args.out, 'atlas')} (numbers in atlas.json)")
     return 0
   _setup_dtype(args.dtype or "float64")
-  from jaxnpg import _reproduce
   figures = (tuple(_reproduce.FIGURES) if args.figure == "all"
              else tuple(f.strip() for f in args.figure.split(",")))
   out = _reproduce.reproduce(args.out, figures, quick=args.quick,
@@ -899,8 +878,7 @@ def _print_summary(rows):
 
 
 def _add_game_args(p):
-  import jaxnpg
-  names = ", ".join(sorted(jaxnpg.families()))
+  names = ", ".join(sorted(families()))
   g = p.add_argument_group("game")
   g.add_argument("--family", default="random",
                  help=f"game family: {names} (default: random)")
@@ -1056,8 +1034,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="keep N points of each cell's gap trajectory (0: none; "
                  "default: 32)")
   a.add_argument("--method", choices=("auto", "dense", "generic"), default="auto",
-                 help="dense: batch-last kernel for small dense games; generic: "
-                 "any game type (default: auto)")
+                 help="dense: the loop with batch axes last, for small dense "
+                 "games; generic: plain vmap, any game type (default: auto)")
   a.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                  help="floating point precision (default: float64)")
   r = p.add_argument_group("resources")

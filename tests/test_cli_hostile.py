@@ -236,13 +236,12 @@ def _out_fault(tmp_path, kind):
                                   "sweep folder", "output name is a folder"])
 def test_run_out_faults_before_the_computation(tmp_path, capsys, monkeypatch,
                                                kind):
-  import jaxnpg._trajectories
   out, message = _out_fault(tmp_path, kind)
 
   def no_computation(*a, **k):
     raise AssertionError("computed before checking --out")
 
-  monkeypatch.setattr(jaxnpg._trajectories, "run_pairs", no_computation)
+  monkeypatch.setattr(cli, "run_pairs", no_computation)
   assert message in one_line_error(capsys, run_args(out))
 
 
@@ -305,9 +304,8 @@ def test_sweep_disk_full_midway_keeps_chunks_and_says_how_to_resume(
 
 
 def test_sweep_interrupt_says_what_is_saved(tmp_path, capsys, monkeypatch):
-  import jaxnpg
   out = tmp_path / "ctrl-c"
-  real = jaxnpg.sweep
+  real = cli.sweep
 
   def interrupted(**kwargs):
     def on_chunk(info):
@@ -316,7 +314,7 @@ def test_sweep_interrupt_says_what_is_saved(tmp_path, capsys, monkeypatch):
     kwargs_on_chunk = kwargs.pop("on_chunk")
     return real(**kwargs, on_chunk=on_chunk)
 
-  monkeypatch.setattr(jaxnpg, "sweep", interrupted)
+  monkeypatch.setattr(cli, "sweep", interrupted)
   argv = sweep_args(out, "--chunk-games", "1")
   assert cli.main(argv) == 130
   err = capsys.readouterr().err

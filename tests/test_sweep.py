@@ -1,4 +1,4 @@
-"""jaxnpg.sweep: cells equal independent runs, dense kernel = generic path,
+"""jaxnpg.sweep: cells equal independent runs, batch-last loop = generic path,
 sharded = unsharded, chunked = unchunked, status codes, conversions, bad arguments.
 
 Compilation dominates the cost of these tests, so the sweeps are tiny and shared
