@@ -17,6 +17,11 @@ import pytest
 # Make ``import reference`` work however pytest was invoked.
 sys.path.insert(0, os.path.dirname(__file__))
 
+# pytest-xdist already runs one worker per core: jaxnpg's own host threads (one
+# part of a batch per core) would only oversubscribe the cores. The tests of the
+# threaded paths set the core count themselves (monkeypatching ``cores``).
+os.environ.setdefault("JAXNPG_THREADS", "1")
+
 # Comparison tolerances against the float64 NumPy reference, per dtype:
 # (rtol, atol) for values of order one.
 TOLERANCES = {
