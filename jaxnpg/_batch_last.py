@@ -24,7 +24,9 @@ AMD EPYC, ``benchmarks/paths.py``):
   about 15% faster on AVX-512) and reached through ``jax.pure_callback``.
 
 Every operation of the loop is elementwise over the batch, so blocks, parts and
-one loop give the same results bit for bit (tested).
+one loop give the same results bit for bit (tested). ``JAXNPG_THREADS`` caps the
+parts (:func:`cores`). Plain-vmap batches are never cut: in that layout XLA:CPU
+rounds the short reductions over actions differently for other batch sizes.
 """
 
 from __future__ import annotations
