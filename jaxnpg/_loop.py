@@ -136,10 +136,9 @@ def iterate(form, tau, eta, logp, key, tol, *, num_iters, record_every,
   logp, probs = algorithm.policy(state), algorithm.probs(state)
   payoffs = form.loop_payoffs(logp, probs, tau)
   qre_last, ne_last = form.loop_gaps(logp, probs, payoffs, tau)
-  qre = jnp.concatenate([qre, q[None]])[1:]     # drop the placeholder
-  ne = jnp.concatenate([ne, e[None]])[1:]
-  qre = jnp.concatenate([qre, qre_last[None]])
-  ne = jnp.concatenate([ne, ne_last[None]])
+  # [placeholder, records..., carried record, final record], placeholder dropped
+  qre = jnp.concatenate([qre, q[None], qre_last[None]])[1:]
+  ne = jnp.concatenate([ne, e[None], ne_last[None]])[1:]
   iterations = jnp.append(starts, num_iters)
   tol, floor = tol_and_floor(form, payoffs, tau, eta, tol)
   tol, floor = jnp.broadcast_to(tol, batch), jnp.broadcast_to(floor, batch)
