@@ -100,20 +100,23 @@ def _along_last(leaves, size):
           for x in leaves]
 
 
-def _split_last(x, pieces):
-  """``(..., n)`` -> ``(pieces, ..., n / pieces)``, padded by repeating the end."""
+def _split_last(x, pieces, xp=jnp):
+  """``(..., n)`` -> ``(pieces, ..., n / pieces)``, padded by repeating the end.
+
+  ``xp`` is ``jax.numpy`` (traced blocks) or ``numpy`` (host-thread parts).
+  """
   n = x.shape[-1]
   per = -(-n // pieces)
   pad = per * pieces - n
   if pad:   # padded cells are valid copies, computed and then dropped
-    x = jnp.concatenate([x, jnp.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-  return jnp.moveaxis(x.reshape(x.shape[:-1] + (pieces, per)), -2, 0)
+    x = xp.concatenate([x, xp.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
+  return xp.moveaxis(x.reshape(x.shape[:-1] + (pieces, per)), -2, 0)
 
 
-def _merge_last(out, size):
+def _merge_last(out, size, xp=jnp):
   """Inverse of :func:`_split_last` on a RunResult (``iterations`` is shared)."""
   def merge(x):
-    x = jnp.moveaxis(x, 0, -2)
+    x = xp.moveaxis(x, 0, -2)
     return x.reshape(x.shape[:-2] + (-1,))[..., :size]
   return _map_batched(merge, out)._replace(iterations=out.iterations[0])
 
@@ -199,13 +202,8 @@ def _threaded(treedef, leaves, statics):
   def host(*words):
     arrays = [_from_words(w, x) for w, x in zip(words, leaves)]
 
-    def split(x):   # (..., size) -> parts of (..., per)
-      pad = per * parts - size
-      if pad:
-        x = np.concatenate([x, np.repeat(x[..., -1:], pad, axis=-1)], axis=-1)
-      return [x[..., i * per:(i + 1) * per] for i in range(parts)]
-
-    pieces = [split(x) if a else x for x, a in zip(arrays, along)]
+    pieces = [_split_last(x, parts, np) if a else x
+              for x, a in zip(arrays, along)]
 
     def part(i):   # in a pool thread: JAX's x64 setting is per thread
       with jax.enable_x64(x64):
@@ -213,9 +211,8 @@ def _threaded(treedef, leaves, statics):
                                         for p, a in zip(pieces, along))))
 
     outs = list(_pool(parts).map(part, range(parts)))
-    out = jax.tree_util.tree_map(
-        lambda *xs: np.concatenate(xs, axis=-1)[..., :size], *outs)
-    out = out._replace(iterations=outs[0].iterations)
+    out = _merge_last(jax.tree_util.tree_map(lambda *xs: np.stack(xs), *outs),
+                      size, np)
     return jax.tree_util.tree_map(_to_words_host, out)
 
   words = jax.pure_callback(host,

@@ -329,9 +329,9 @@ class DenseBatchLast:
     XLA cannot fold ``x / one``, and a division is costly enough that XLA:CPU
     computes ``x`` once instead of re-fusing it into every consumer.
     """
-    r0 = self.rewards.reshape(-1)[0]   # a scalar, shared by the batch
     if self._one is not None:
       return self._one
+    r0 = self.rewards.reshape(-1)[0]   # a scalar, shared by the batch
     return jnp.where(jnp.isnan(r0), 0.0, 1.0).astype(self.dtype)
 
   def loop_gaps(self, logp, probs, payoffs, tau):

@@ -75,12 +75,6 @@ def _prepare(game, tau, eta, init):
   return tuple(jnp.asarray(lp, game.dtype) for lp in init)
 
 
-def _gap_pair(game, logp, payoffs, tau):
-  qre = jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
-  ne = jnp.max(game.ne_gap_per_agent(logp, payoffs))
-  return qre, ne
-
-
 def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
         algorithm="npg", key=None, tol=None) -> RunResult:
   """Run ``num_iters`` NPG steps from ``init`` and record the gaps (lax.scan).
@@ -249,7 +243,7 @@ def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
            evaluate(logp, payoffs))
   k, state, payoffs, m = _stacking.while_loop(cond, body, carry)
   logp = algorithm.policy(state)
-  qre, ne = _gap_pair(game, logp, payoffs, tau)
+  qre, ne = game.loop_gaps(logp, None, payoffs, tau)
   t, floor = tol_floor(logp, payoffs)
   finite = ~jnp.isnan(m) & jnp.isfinite(qre) & jnp.isfinite(ne)
   converged = finite & (m <= t)

@@ -69,9 +69,9 @@ def verdict(qre, ne, iterations, *, tol, floor, tail: float,
   first = jnp.min(jnp.where(hit, its, never), axis=0)
   iters_to_tol = jnp.where(finite & jnp.any(hit, axis=0), first,
                            -1).astype(jnp.int32)
-  rate = fit_rate(qre, iterations, tail=tail)
   scale = jnp.max(jnp.where(jnp.isfinite(qre), jnp.abs(qre), 0.0), axis=0)
-  rate_floor = default_floor(dtype) * jnp.maximum(scale, 1.0)
+  rate_floor = default_floor(dtype) * jnp.maximum(scale, 1.0)   # fit_rate's
+  rate = fit_rate(qre, iterations, tail=tail, floor=rate_floor)
   later, earlier = qre[1:], qre[:-1]
   monotone = finite & jnp.all((later <= earlier) | (later <= rate_floor),
                               axis=0)
