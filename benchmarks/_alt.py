@@ -1,7 +1,7 @@
 """Benchmark-only alternative formulations of the dense marginals (not library code).
 
 Every function takes one game (batch with ``jax.vmap``), like
-``jaxnpg._games.dense_marginals``: ``rewards`` of shape ``(n, A_0, ..., A_{n-1})``
+``jaxnpg.games.dense.dense_marginals``: ``rewards`` of shape ``(n, A_0, ..., A_{n-1})``
 (or ``(A_0, ..., A_{n-1})`` for the identical-interest functions) and ``probs`` a
 tuple of ``n`` probability vectors; they return the tuple of marginals
 ``rbar_i(a_i) = sum_{a_-i} prod_{j != i} probs[j][a_j] * rewards[i, a]``.
@@ -108,7 +108,7 @@ def _unrolled_lse(x):
 
 
 def unrolled_update(logp, payoffs, tau, eta):
-  """``jaxnpg._npg.npg_update`` (same zero-probability handling) with the
+  """``jaxnpg.core.step.npg_update`` (same zero-probability handling) with the
   logsumexp unrolled over actions, so the step has no reduce op at all."""
   dtype = payoffs[0].dtype
   tau = jnp.asarray(tau, dtype)

@@ -39,7 +39,8 @@ import numpy as np
 from jax import lax
 
 import jaxnpg
-from jaxnpg import _gaps, theory
+from jaxnpg.core import gaps as _gaps
+from jaxnpg import theory
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402

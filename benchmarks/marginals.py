@@ -7,7 +7,7 @@ in float32 and float64:
 
 General games (``rewards`` of shape ``(n, A_0, ..., A_{n-1})``):
 
-* ``jaxnpg``: ``jaxnpg._games.dense_marginals`` (suffix chain, shared partial
+* ``jaxnpg``: ``jaxnpg.games.dense.dense_marginals`` (suffix chain, shared partial
   contractions, ``tensordot``/``@``);
 * ``naive``: one independent ``jnp.einsum`` of ``rewards[i]`` with the other
   ``n - 1`` vectors per agent (written here, in ``_alt.naive_marginals``);
@@ -107,7 +107,7 @@ import jax                      # noqa: E402  (after XLA_FLAGS is set)
 import jax.numpy as jnp         # noqa: E402
 import numpy as np              # noqa: E402
 
-from jaxnpg._games import dense_marginals  # noqa: E402
+from jaxnpg.games.dense import dense_marginals  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _alt                     # noqa: E402

@@ -12,14 +12,14 @@ for:
 * ``jaxnpg.npg_step``: ``jax.jit(jax.vmap(...))`` of a ``lax.scan`` of
   ``jaxnpg.npg_step`` (no gap records at all);
 * ``alt-*`` (benchmark-only formulations in ``_alt.py``, not library code): the
-  same scan with ``jaxnpg._games.dense_marginals`` replaced by itself with one line
+  same scan with ``jaxnpg.games.dense.dense_marginals`` replaced by itself with one line
   changed (``alt-noslice``: ``(suffix @ p)[:k-1]`` instead of
   ``suffix[:k-1] @ p``, which under ``vmap`` copies the tensor before the dot),
   or by the same suffix chain with every contraction written as an unrolled sum
   of slices (``alt-unrolled``: elementwise fusions only, no dot), or as
   broadcast-multiply-and-``jnp.sum``
   (``alt-bcast``), or by one independent ``jnp.einsum`` per agent
-  (``alt-einsum``); these reuse ``jaxnpg._npg.npg_update``. ``alt-unrolled-lse``
+  (``alt-einsum``); these reuse ``jaxnpg.core.step.npg_update``. ``alt-unrolled-lse``
   also unrolls the update's logsumexp over actions, so the step has no dot and no
   reduce op. They show what another formulation would buy.
 
@@ -106,7 +106,7 @@ import numpy as np              # noqa: E402
 from jax import lax             # noqa: E402
 
 import jaxnpg                   # noqa: E402
-from jaxnpg._npg import npg_update  # noqa: E402
+from jaxnpg.core.step import npg_update  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _alt                     # noqa: E402

@@ -14,7 +14,7 @@ game, as ``jaxnpg.run(..., record_every=1)``). Methods:
 * ``jit(vmap(run))``: ``jax.jit(jax.vmap(lambda g, lp: jaxnpg.run(g, tau, eta, T,
   init=lp, record_every=1)))``, what the README teaches;
 * ``jit(vmap(run)), 1 core``: the same loop kept inside the caller's program
-  (``jaxnpg._solve._run(..., threads=False)``), which XLA:CPU runs on one core;
+  (``jaxnpg.loop.run._run(..., threads=False)``), which XLA:CPU runs on one core;
   by default a batch this large runs in one part per core on host threads;
 * ``sweep(record_every=1)``: ``jaxnpg.sweep("random", num_games=G, taus=[tau],
   etas="paper", num_iters=T, record_every=1)``;
@@ -76,7 +76,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 import jaxnpg  # noqa: E402
-from jaxnpg import _solve  # noqa: E402
+from jaxnpg.loop import run as _solve  # noqa: E402
 
 SIZES = (3, 4, 5)
 # One game's marginals (i: agent; contract the last other agent first), batch first.
@@ -163,7 +163,7 @@ def make_vmap_run(games, init, tau, eta, iters):
 
 def make_vmap_run_one_core(games, init, tau, eta, iters):
   """``jit(vmap(run))`` kept in the caller's program (no host threads): the
-  batch-last loop on one core (``jaxnpg._solve._run(..., threads=False)``)."""
+  batch-last loop on one core (``jaxnpg.loop.run._run(..., threads=False)``)."""
   def one(g, lp):
     return _solve._run(g, tau, eta, lp, num_iters=iters, record_every=1,
                        threads=False)

@@ -13,7 +13,7 @@ the large ring, where the paper rule would be ~2.5e-5):
 2. ``ring1000``: a 1000-agent ring (2000 directed edges; a dense tensor would hold
    ``1000 * 10**1000`` numbers), 8 tau values: compile time and iterations/s.
 3. ``compile``: compile time of the same call against the number of agents, with
-   the library's agent stacking (``jaxnpg._stacking``) and with it switched off
+   the library's agent stacking (``jaxnpg.core.stacking``) and with it switched off
    (``MIN_AGENTS`` raised), which is how ``npg_update`` and the gaps ran before:
    one set of XLA kernels per agent.
 
@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 import _common  # noqa: E402
 import jaxnpg  # noqa: E402
-from jaxnpg import _stacking  # noqa: E402
+from jaxnpg.core import stacking as _stacking  # noqa: E402
 
 FIG2_TAUS = (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 

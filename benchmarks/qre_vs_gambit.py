@@ -132,7 +132,7 @@ def random_games(args, lam):
   g_res = np.array([logit_residual(rewards[b], gprobs[b], reached[b])
                     for b in range(ng)])
   tight = g_res < 1e-12
-  # Where they differ, re-solve with Gambit's small steps (see jaxnpg/_qre.py).
+  # Where they differ, re-solve with Gambit's small steps (see jaxnpg/theory/logit.py).
   refined = []
   for b in np.flatnonzero(diff > 1e-8):
     _, _, lam_b, fine = gambit_solve(pygambit, rewards[b], lam, first_step=0.003,

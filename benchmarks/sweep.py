@@ -65,7 +65,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 import jaxnpg  # noqa: E402
-from jaxnpg._npg import npg_update  # noqa: E402
+from jaxnpg.core.step import npg_update  # noqa: E402
 
 SIZES = (3, 4, 5)
 SPECS = ("gpb,gpc,gabc->gpa", "gpa,gpc,gabc->gpb", "gpa,gpb,gabc->gpc")

@@ -12,40 +12,40 @@ arrays; ``rbar`` the marginal rewards; ``tau`` the entropy weight (``lambda = 1/
 in Gambit's logit QRE); ``eta`` the step size.
 """
 
-from jaxnpg._atlas import (REGIMES, AtlasResult, Regime, atlas, load_atlas,
+from jaxnpg.sweeps.atlas import (REGIMES, AtlasResult, Regime, atlas, load_atlas,
                            regimes)
-from jaxnpg._algorithms import (ALGORITHMS, NPG, Algorithm, OptimisticNPG,
+from jaxnpg.loop.algorithms import (ALGORITHMS, NPG, Algorithm, OptimisticNPG,
                                 PolicyGradient, SampledNPG)
-from jaxnpg._attractors import (ATTRACTOR_NAMES, Attractor, AttractorResult,
+from jaxnpg.dynamics.attractors import (ATTRACTOR_NAMES, Attractor, AttractorResult,
                                 attractor, classify, count_distinct,
                                 detect_period)
-from jaxnpg._covariant import covariant_game
-from jaxnpg._families import families, make_game
-from jaxnpg._games import NormalFormGame, random_game
-from jaxnpg._generators import (AffineMap, bimatrix_game, cooperative_game,
+from jaxnpg.games.covariant import covariant_game
+from jaxnpg.games.families import families, make_game
+from jaxnpg.games.dense import NormalFormGame, random_game
+from jaxnpg.games.generators import (AffineMap, bimatrix_game, cooperative_game,
                                 potential_game, rescale_rewards, zero_sum_game)
-from jaxnpg._interop import from_gambit, from_openspiel, to_gambit
-from jaxnpg._lyapunov import LyapunovResult, lyapunov_exponent
-from jaxnpg._markov import (MarkovGame, markov_game_from_stage_games,
+from jaxnpg.games.interop import from_gambit, from_openspiel, to_gambit
+from jaxnpg.dynamics.lyapunov import LyapunovResult, lyapunov_exponent
+from jaxnpg.games.markov import (MarkovGame, markov_game_from_stage_games,
                              random_markov_game)
-from jaxnpg._npg import (fixed_point_residual, kl_residual, marginal_rewards,
+from jaxnpg.core.step import (fixed_point_residual, kl_residual, marginal_rewards,
                          ne_gap, ne_gap_per_agent, npg_step, qre_gap,
                          qre_gap_per_agent, soft_best_response)
-from jaxnpg._polymatrix import (PolymatrixGame, graph_edges,
+from jaxnpg.games.polymatrix import (PolymatrixGame, graph_edges,
                                 network_zero_sum_game)
-from jaxnpg._policy import (policy_from_probs, random_policy, to_probs,
+from jaxnpg.core.policy import (policy_from_probs, random_policy, to_probs,
                             uniform_policy)
-from jaxnpg._protocol import Game
-from jaxnpg._qre import QREResult, qre
-from jaxnpg._rate import linear_rate
-from jaxnpg._reproduce import reproduce
-from jaxnpg._solve import RunResult, SolveResult, run, solve
-from jaxnpg._step_sizes import paper_eta
-from jaxnpg._store import load_sweep
-from jaxnpg._status import STATUS_NAMES, Status
-from jaxnpg._results import SweepResult
-from jaxnpg._seeding import family_game, init_key, sweep_key
-from jaxnpg._sweep import sweep
+from jaxnpg.core.protocol import Game
+from jaxnpg.theory.logit import QREResult, qre
+from jaxnpg.loop.rate import linear_rate
+from jaxnpg.paper.reproduce import reproduce
+from jaxnpg.loop.run import RunResult, SolveResult, run, solve
+from jaxnpg.core.step_sizes import paper_eta
+from jaxnpg.sweeps.store import load_sweep
+from jaxnpg.loop.status import STATUS_NAMES, Status
+from jaxnpg.sweeps.results import SweepResult
+from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
+from jaxnpg.sweeps.run import sweep
 from jaxnpg._version import __version__
 from jaxnpg import theory
 from jaxnpg.theory import local_rate
@@ -93,7 +93,7 @@ __all__ = [
     "sweep_key",
     "to_probs",
     "uniform_policy",
-    # Game families and interop (jaxnpg/_generators.py, _polymatrix.py, _interop.py)
+    # Game families and interop (jaxnpg/games/generators.py, _polymatrix.py, _interop.py)
     "AffineMap",
     "PolymatrixGame",
     "bimatrix_game",
@@ -106,12 +106,12 @@ __all__ = [
     "rescale_rewards",
     "to_gambit",
     "zero_sum_game",
-    # Markov games (jaxnpg/_markov.py)
+    # Markov games (jaxnpg/games/markov.py)
     "MarkovGame",
     "markov_game_from_stage_games",
     "random_markov_game",
     # Learning dynamics: covariant games, Lyapunov exponents, attractors
-    # (jaxnpg/_covariant.py, _lyapunov.py, _attractors.py)
+    # (jaxnpg/games/covariant.py, _lyapunov.py, _attractors.py)
     "ATTRACTOR_NAMES",
     "Attractor",
     "AttractorResult",
@@ -129,6 +129,6 @@ __all__ = [
     "covariant_game",
     "detect_period",
     "lyapunov_exponent",
-    # Theory tools and the direct QRE solver (jaxnpg/theory.py, _qre.py)
+    # Theory tools and the direct QRE solver (jaxnpg/theory/predictions.py, _qre.py)
     "theory",
 ]

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import jaxnpg
-from jaxnpg._algorithms import describe_algorithm, regularized_reward
+from jaxnpg.loop.algorithms import describe_algorithm, regularized_reward
 
 
 def _game(seed, sizes):

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from jaxnpg import _atlas, _reproduce, _store
+from jaxnpg.sweeps import atlas as _atlas
+from jaxnpg.paper import reproduce as _reproduce
+from jaxnpg.sweeps import store as _store
 from jaxnpg.cli import main, parse_linear
 
 SMALL = dict(num_actions=(4, 4), num_games=4, taus=[0.03, 0.3], etas=[1.0],

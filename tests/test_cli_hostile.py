@@ -265,7 +265,7 @@ def test_run_out_unwritable_folder(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["regular file", "under a file", "/proc"])
 def test_sweep_out_faults(tmp_path, capsys, kind):
-  """The checks live in jaxnpg._store; the CLI makes each one line, exit 2."""
+  """The checks live in jaxnpg.sweeps.store; the CLI makes each one line, exit 2."""
   out, _ = _out_fault(tmp_path, kind)
   code = cli.main(sweep_args(out))
   err = capsys.readouterr().err.strip().splitlines()
@@ -277,7 +277,7 @@ def test_sweep_out_faults(tmp_path, capsys, kind):
 
 def test_sweep_disk_full_midway_keeps_chunks_and_says_how_to_resume(
     tmp_path, capsys, monkeypatch):
-  from jaxnpg import _store
+  from jaxnpg.sweeps import store as _store
   out = tmp_path / "full"
   argv = sweep_args(out, "--chunk-games", "1")
   real = _store._atomic_write

@@ -6,7 +6,8 @@ import json
 import jax
 import pytest
 
-from jaxnpg import _progress, cli
+from jaxnpg.sweeps import progress as _progress
+from jaxnpg import cli
 
 
 @pytest.fixture(autouse=True)

@@ -355,7 +355,7 @@ def test_family_vmap_run_and_robustness():
 
 @pytest.mark.slow
 def test_figure_2c_quick(tmp_path):
-  from jaxnpg import _paper
+  from jaxnpg.paper import figures as _paper
   iterations, curves = _paper.figure_2c(str(tmp_path), quick=True)
   assert (tmp_path / "figure_2c.png").stat().st_size > 0
   assert (tmp_path / "figure_2c.json").exists()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from jaxnpg import _batch_last, _solve
+from jaxnpg.loop import batch_last as _batch_last
+from jaxnpg.loop import run as _solve
 
 SIZES = (2, 3, 4)
 ITERS, EVERY = 30, 7
@@ -218,7 +219,7 @@ def test_sweep_parts_on_threads_bit_for_bit(method, monkeypatch):
   one per core: the blocks do not depend on the core count, so 1 and 3 cores
   give the same results bit for bit. The generic path stays in one part (in
   parts, Markov games in float32 changed in the last bits)."""
-  from jaxnpg import _sweep_layout
+  from jaxnpg.sweeps import layout as _sweep_layout
   kw = dict(num_actions=SIZES, num_games=300,
             taus=[0.05, 0.5, 5.0], num_iters=12, record_every=3, seed=4,
             method=method, trajectory_points=5)

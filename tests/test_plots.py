@@ -8,9 +8,9 @@ import matplotlib
 import numpy as np
 import pytest
 
-from jaxnpg import _plots
-from jaxnpg._status import STATUS_NAMES, Status
-from jaxnpg._results import SweepResult
+from jaxnpg.viz import plots as _plots
+from jaxnpg.loop.status import STATUS_NAMES, Status
+from jaxnpg.sweeps.results import SweepResult
 from jaxnpg.theory import PredictedRates
 
 matplotlib.use("Agg")
@@ -152,7 +152,7 @@ def test_gap_curves_clip_zeros_to_a_visible_floor(tmp_path, figures):
 
 def test_paper_figures_2ab_use_a_log_axis():
   import inspect
-  from jaxnpg import _paper
+  from jaxnpg.paper import figures as _paper
   assert "log=False" not in inspect.getsource(_paper.figure_2ab)
 
 

@@ -15,8 +15,9 @@ import pytest
 
 import jaxnpg
 import reference
-from jaxnpg import _paper, _stacking
-from jaxnpg._npg import npg_update
+from jaxnpg.paper import figures as _paper
+from jaxnpg.core import stacking as _stacking
+from jaxnpg.core.step import npg_update
 
 
 def dense_from_edges(edges, mats, n):

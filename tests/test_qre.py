@@ -13,7 +13,7 @@ import pytest
 import gambit_compat
 import jaxnpg
 import reference as ref
-from jaxnpg import _qre
+from jaxnpg.theory import logit as _qre
 
 LAMS = (1.0, 5.0, 10.0, 20.0, 35.0, 50.0)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from jaxnpg import _reproduce
+from jaxnpg.paper import reproduce as _reproduce
 from jaxnpg.cli import main
 
 

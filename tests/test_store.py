@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from jaxnpg import _store
+from jaxnpg.sweeps import store as _store
 
 FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
           "status", "qre_gap_trajectory", "ne_gap_trajectory")

@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from jaxnpg import _store
-from jaxnpg import _sweep
+from jaxnpg.sweeps import store as _store
+from jaxnpg.sweeps import run as _sweep
 from jaxnpg import cli
 
 FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",

@@ -17,7 +17,7 @@ import pytest
 
 import jaxnpg
 import reference
-from jaxnpg._games import dense_marginals, dense_marginals_last
+from jaxnpg.games.dense import dense_marginals, dense_marginals_last
 
 SIZES = (2, 3)
 TAUS = [0.0, 0.3, 2.0]

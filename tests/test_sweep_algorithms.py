@@ -19,7 +19,7 @@ import pytest
 
 import jaxnpg
 from jaxnpg import cli
-from jaxnpg._algorithms import describe_algorithm
+from jaxnpg.loop.algorithms import describe_algorithm
 
 SIZES = (2, 3)
 TAUS = [0.5, 2.0]
@@ -254,7 +254,7 @@ def test_optimizers_are_told_apart_in_the_manifest():
 
 
 def test_descriptions_are_stable_across_processes():
-  code = ("import json, optax, jaxnpg; from jaxnpg._algorithms import "
+  code = ("import json, optax, jaxnpg; from jaxnpg.loop.algorithms import "
           "describe_algorithm as d; print(json.dumps([d(jaxnpg.PolicyGradient("
           "optax.adam(0.1))), d(jaxnpg.SampledNPG(schedule=optax."
           "exponential_decay(1.0, 10, 0.5)))]))")
@@ -358,12 +358,12 @@ def test_cli_seeds_errors(tmp_path, capsys, restore_x64):
 def test_inverse_cdf_sampler_frequencies(x64):
   """SampledNPG's draws: frequencies within 5 standard errors of the policy, and
   zero-probability actions never drawn."""
-  from jaxnpg._algorithms import _sample
+  from jaxnpg.loop.algorithms import sample_actions
   probs = np.array([0.2, 0.0, 0.45, 0.35, 0.0])
   with np.errstate(divide="ignore"):
     logp = jnp.asarray(np.log(probs))
   n = 100_000
-  draws = np.asarray(_sample(jax.random.key(3), logp, n))
+  draws = np.asarray(sample_actions(jax.random.key(3), logp, n))
   freq = np.bincount(draws, minlength=5) / n
   se = np.sqrt(probs * (1 - probs) / n)
   assert np.all(np.abs(freq - probs) <= 5 * se + 1e-12), freq

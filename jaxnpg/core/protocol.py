@@ -1,0 +1,182 @@
+"""The one protocol every game type implements.
+
+A game knows its agents' *marginal payoffs* under a joint policy at an entropy
+weight: ``rbar_i`` for a static game (``tau`` unused), ``Qbar_i(s, .)`` after exact
+evaluation for a Markov game. Everything else (the NPG step, soft best responses,
+gaps, ``run``, ``solve``, ``sweep``) is written once on top of
+:meth:`Game.payoffs` and :attr:`Game.step_scale`, so a new game type touches one
+module.
+
+Optional abilities (sampling rewards, a dense form, a reward range) and facts
+about the game type (static or not, payoffs that depend on ``tau``, what its
+QRE-gap measures) are *declared* as class attributes of :class:`Game`, with safe
+defaults that a type having the ability overrides; callers read the declaration
+and never probe for a method.
+
+Game types are JAX pytrees whose array fields are leaves and whose sizes are static
+auxiliary data, so a batch of games (leading axes on every leaf) can be passed
+through ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import jax
+import jax.numpy as jnp
+
+from jaxnpg.core import gaps as _gaps
+from jaxnpg.core import stacking as _stacking
+from jaxnpg.core import tolerance as _tolerance
+
+
+class Game(abc.ABC):
+  """Base class of all game types.
+
+  Subclasses provide ``num_agents``, ``num_actions``, ``policy_shapes``,
+  ``batch_shape``, ``dtype`` and :meth:`payoffs`. Static games inherit the gap
+  definitions of eq. (4); Markov games override them.
+
+  Optional abilities and facts about the type are the class attributes below,
+  read by callers instead of probing; a subclass overrides them, with a property
+  where the answer depends on the instance.
+  """
+
+  num_agents: int
+  num_actions: tuple[int, ...]
+
+  #: A one-shot game: policies ``(A_i,)``, gaps of eq. (4).
+  is_static: bool = True
+  #: :meth:`rewards_at` gives the rewards of sampled joint actions.
+  can_sample: bool = False
+  #: :meth:`to_dense` gives the same game as a dense ``NormalFormGame``.
+  has_dense_form: bool = False
+  #: :meth:`reward_range` answers (for concrete games).
+  has_reward_range: bool = False
+  #: :meth:`payoffs` depends on ``tau`` (else ``tau`` is unused).
+  payoffs_depend_on_tau: bool = False
+  #: What ``jaxnpg.qre_gap`` measures for this game (plot and table labels).
+  qre_gap_label: str = "QRE-gap"
+
+  @property
+  @abc.abstractmethod
+  def policy_shapes(self) -> tuple[tuple[int, ...], ...]:
+    """Shape of each agent's log-policy for one game: ``(A_i,)`` or ``(S, A_i)``."""
+
+  @property
+  @abc.abstractmethod
+  def batch_shape(self) -> tuple[int, ...]:
+    """Leading batch axes of the game's arrays (``()`` for a single game)."""
+
+  @property
+  @abc.abstractmethod
+  def dtype(self):
+    """Floating dtype of the game's rewards; policies and outputs follow it."""
+
+  @property
+  def step_scale(self) -> float:
+    """Factor on ``eta`` in the NPG update (1 for static games)."""
+    return 1.0
+
+  @abc.abstractmethod
+  def payoffs(self, logp, tau=0.0):
+    """Marginal payoffs of every agent under the joint policy ``exp(logp)``.
+
+    What the NPG step and the gaps use at entropy weight ``tau``. Static games
+    ignore ``tau``; a Markov game of the ``soft`` convention does not (its soft
+    Q-values carry each agent's entropy bonus, see ``payoffs_depend_on_tau``), so
+    generic code always passes the ``tau`` it works at.
+
+    Args:
+      logp: tuple of per-agent log-probabilities, ``logp[i].shape ==
+        policy_shapes[i]`` (one game, no batch axes).
+      tau: entropy weight, scalar ``>= 0``.
+
+    Returns:
+      Tuple with ``payoffs[i].shape == policy_shapes[i]``.
+    """
+
+  # The loop's view of a game (see jaxnpg.loop.run). `run`, `solve` and `sweep`
+  # iterate a game's *loop form*: an object with the attributes and methods
+  # below. A game is its own loop form (one game, action axis last, batches by
+  # plain vmap); a game type with a faster layout returns another form from
+  # `loop_form` (NormalFormGame: rewards and policies with the action axes first
+  # and any batch axes LAST, `batch_last = True`, so `jax.vmap(jaxnpg.run)` runs a
+  # batch as one batch-last loop).
+
+  action_axis = -1    # the action axis of the form's policies and payoffs
+  batch_last = False  # True: leaves may carry trailing batch axes (see _solve)
+
+  def loop_form(self):
+    """The form of this (one) game that the NPG loop iterates (here: itself)."""
+    return self
+
+  def loop_ready(self):
+    """The form as the loop iterates it: values computed once before the loop.
+
+    Called by the loop on its (possibly batched) inputs before the first step;
+    whatever it computes enters the compiled loop as an input, opaque to the
+    compiler (e.g. the dense form's runtime one). Here: itself.
+    """
+    return self
+
+  def loop_payoffs(self, logp, probs, tau):
+    """:meth:`payoffs`, given also the probabilities ``exp(logp)``."""
+    del probs
+    return self.payoffs(logp, tau)
+
+  def loop_gaps(self, logp, probs, payoffs, tau):
+    """``(QRE-gap, NE-gap)`` (max over agents) from known payoffs: scalars."""
+    del probs
+    qre = jnp.max(self.qre_gap_per_agent(logp, tau, payoffs))
+    ne = jnp.max(self.ne_gap_per_agent(logp, payoffs))
+    return qre, ne
+
+  def loop_payoff_size(self, payoffs):
+    """``Q = max |payoff|`` over the finite entries (the tolerance's scale)."""
+    return _tolerance.payoff_size(_stacking.agent_groups(payoffs))
+
+  def astype(self, dtype) -> "Game":
+    """The same game with its floating arrays cast to ``dtype`` (a pytree map).
+
+    Used to draw a family's games once (in float32) and run them in any dtype, so
+    float32 and float64 sweeps see the same games. Game types whose invariants
+    need more than a cast (stochastic rows, ...) override it.
+    """
+    dtype = jnp.dtype(dtype)
+    return jax.tree_util.tree_map(
+        lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+        else x, self)
+
+  # Optional abilities: each answers where its declaration above is true.
+  def reward_range(self) -> tuple[float, float]:
+    """``(min, max)`` over all agents' rewards (``has_reward_range``; concrete)."""
+    raise TypeError(f"{type(self).__name__} does not report its reward range "
+                    "(has_reward_range is False).")
+
+  def rewards_at(self, actions):
+    """Every agent's reward at sampled joint actions, ``(n, M)`` (``can_sample``).
+
+    Args:
+      actions: tuple of ``n`` integer arrays of equal shape ``(M,)`` (one game).
+    """
+    raise TypeError(f"{type(self).__name__} cannot give the rewards of sampled "
+                    "actions (can_sample is False).")
+
+  def to_dense(self):
+    """The same game as a dense ``NormalFormGame`` (``has_dense_form``)."""
+    raise TypeError(f"{type(self).__name__} has no dense normal form "
+                    "(has_dense_form is False).")
+
+  # Gap definitions: static games (eq. 4). Markov games override these.
+  def qre_gap_per_agent(self, logp, tau, payoffs=None):
+    """Per-agent QRE-gap, shape ``(n,)``; ``payoffs`` may be passed if known."""
+    if payoffs is None:
+      payoffs = self.payoffs(logp, tau)
+    return _gaps.static_qre_gap_per_agent(logp, payoffs, tau)
+
+  def ne_gap_per_agent(self, logp, payoffs=None):
+    """Per-agent NE-gap, shape ``(n,)``; ``payoffs`` may be passed if known."""
+    if payoffs is None:
+      payoffs = self.payoffs(logp)
+    return _gaps.static_ne_gap_per_agent(logp, payoffs)

@@ -1,0 +1,150 @@
+"""The one NPG loop: iterate a game's loop form, record the gaps, give the verdict.
+
+:func:`iterate` is the only implementation of the NPG iteration and its records.
+``jaxnpg.run`` calls it on one game, ``jax.vmap(jaxnpg.run)`` and
+``jaxnpg.sweep`` on batches (through :mod:`jaxnpg.loop.batch_last`), for every game
+type and algorithm; ``jaxnpg.solve`` runs the same step in a ``while_loop``.
+
+It iterates a game's *loop form* (``Game.loop_form``, see :mod:`jaxnpg.core.protocol`):
+the game itself (action axis last, one game, batched by plain ``vmap``), or a
+batch-last form (action axes first, batch axes trailing, every reduction over an
+action axis elementwise over the batch; one game is the empty batch).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnpg.core import stacking as _stacking
+from jaxnpg.core import tolerance as _tolerance
+from jaxnpg.loop.verdict import verdict
+
+# Fraction of a run's records fitted for the "stalled" test (as in jaxnpg.sweep).
+VERDICT_TAIL = 0.5
+
+
+class RunResult(NamedTuple):
+  """Output of :func:`run` (one game; batch axes lead when vmapped).
+
+  Attributes:
+    logp: final log-policy after ``num_iters`` steps, ``logp[i].shape == (A_i,)``.
+    qre_gap: ``(T,)`` QRE-gap of the iterate ``pi^k`` for each ``k`` in
+      ``iterations``; NaN (never 0) where the policy or payoffs are not finite.
+    ne_gap: ``(T,)`` NE-gap of the same iterates.
+    iterations: ``(T,)`` int, the ``k`` of each record: ``0, r, 2r, ...`` and
+      ``num_iters`` (``r = record_every``), so ``T = num_iters // r + 1`` when
+      ``r`` divides ``num_iters``.
+    status: int8 scalar, the verdict of the run (a :class:`jaxnpg.Status` code,
+      exactly as a ``jaxnpg.sweep`` cell with these records would get it):
+      converged, not converged, blew up, stalled or at the rounding floor.
+    tol: scalar, the QRE-gap tolerance the status used (the given ``tol``, or the
+      default rule of :mod:`jaxnpg.core.tolerance` at the final iterate).
+    floor: scalar, the dtype's rounding floor of the QRE-gap at the final
+      iterate; when it exceeds ``tol`` the dtype cannot resolve ``tol`` here.
+  """
+  logp: tuple[Any, ...]
+  qre_gap: jax.Array
+  ne_gap: jax.Array
+  iterations: jax.Array
+  status: jax.Array
+  tol: jax.Array
+  floor: jax.Array
+
+
+def tol_and_floor(game, payoffs, tau, eta, tol=None):
+  """The QRE-gap tolerance (given or default) and rounding floor, given the payoffs.
+
+  ``game`` is a loop form (a game, or its batch-last form); ``eta`` is the
+  scaled step size. See :mod:`jaxnpg.core.tolerance` for the rule. Shaped like the
+  batch (scalars for one game).
+  """
+  return _tolerance.gap_tol_and_floor(
+      game.loop_payoff_size(payoffs), tau, eta,
+      _tolerance.log_max_actions(game.policy_shapes), game.dtype, tol)
+
+
+def batch_of(form, tau, eta, logp, tol):
+  """The broadcast batch shape of the loop's inputs (batch axes trailing)."""
+  shapes = [form.batch_shape, jnp.shape(tau), jnp.shape(eta)]
+  shapes += [jnp.shape(lp)[1:] for lp in logp]
+  if tol is not None:
+    shapes.append(jnp.shape(tol))
+  return jnp.broadcast_shapes(*shapes)
+
+
+def iterate(form, tau, eta, logp, key, tol, *, num_iters, record_every,
+            algorithm):
+  """``num_iters`` steps of ``algorithm`` on a loop form, records and verdict."""
+  dtype = form.dtype
+  tau = jnp.asarray(tau, dtype)
+  eta = jnp.asarray(eta, dtype) * form.step_scale
+  logp = tuple(jnp.asarray(lp, dtype) for lp in logp)
+  if form.batch_last:  # the carried policy takes the full (broadcast) batch
+    batch = batch_of(form, tau, eta, logp, tol)
+    logp = tuple(jnp.broadcast_to(lp, lp.shape[:1] + batch) for lp in logp)
+  else:
+    batch = ()
+  form = form.loop_ready()
+  step = functools.partial(algorithm.step, form, tau=tau, eta=eta)
+
+  def payoffs_of(state):
+    return form.loop_payoffs(algorithm.policy(state), algorithm.probs(state),
+                             tau)
+
+  def plain(state, _):
+    return step(state, payoffs_of(state) if algorithm.uses_payoffs
+                else None), None
+
+  def record_of(state, payoffs):
+    return form.loop_gaps(algorithm.policy(state), algorithm.probs(state),
+                          payoffs, tau)
+
+  def block(length):
+    # Each step emits the record of the step before (carried) and carries its
+    # own: the scan then only copies finished records into its output, and
+    # the gaps are computed with the update's other elementwise work.
+    # (Computed inside that copy instead, XLA:CPU ran the gaps in a slow
+    # in-place loop, at twice the cost.)
+    def body(carry, _):
+      state, previous = carry
+      payoffs = payoffs_of(state)
+      record = record_of(state, payoffs)
+      state = step(state, payoffs if algorithm.uses_payoffs else None)
+      if length > 1:
+        state, _ = _stacking.scan(plain, state, None, length=length - 1)
+      return (state, record), previous
+    return body
+
+  # Records at k = 0, r, 2r, ... below num_iters (the last block may be
+  # shorter), then at num_iters. The scan's first output is a placeholder
+  # (the initial record, computed once; dropped below).
+  num_blocks = num_iters // record_every
+  remainder = num_iters - num_blocks * record_every
+  state = algorithm.init(form, logp, key)
+  carry = (state, record_of(state, payoffs_of(state)))
+  carry, (qre, ne) = _stacking.scan(block(record_every), carry, None,
+                                    length=num_blocks)
+  starts = jnp.arange(num_blocks) * record_every
+  if remainder:
+    carry, (q, e) = block(remainder)(carry, None)
+    qre, ne = jnp.concatenate([qre, q[None]]), jnp.concatenate([ne, e[None]])
+    starts = jnp.append(starts, num_blocks * record_every)
+  state, (q, e) = carry
+  logp, probs = algorithm.policy(state), algorithm.probs(state)
+  payoffs = form.loop_payoffs(logp, probs, tau)
+  qre_last, ne_last = form.loop_gaps(logp, probs, payoffs, tau)
+  # [placeholder, records..., carried record, final record], placeholder dropped
+  qre = jnp.concatenate([qre, q[None], qre_last[None]])[1:]
+  ne = jnp.concatenate([ne, e[None], ne_last[None]])[1:]
+  iterations = jnp.append(starts, num_iters)
+  tol, floor = tol_and_floor(form, payoffs, tau, eta, tol)
+  tol, floor = jnp.broadcast_to(tol, batch), jnp.broadcast_to(floor, batch)
+  # The verdict of every batch element, records first (no transposes).
+  status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
+                   tail=VERDICT_TAIL, num_iters=num_iters).status
+  return RunResult(logp=tuple(logp), qre_gap=qre, ne_gap=ne,
+                   iterations=iterations, status=status, tol=tol, floor=floor)

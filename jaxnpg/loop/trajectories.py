@@ -1,0 +1,117 @@
+"""Gap trajectories of one game for a list of (tau, eta) pairs, in chunks.
+
+This is the driver behind ``jaxnpg run`` and the paper's figures: one compiled,
+``vmap``-ed call per chunk of iterations, so long runs can report progress.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnpg.loop.algorithms import get_algorithm
+from jaxnpg.loop.iterate import VERDICT_TAIL
+from jaxnpg.loop.run import run
+from jaxnpg.loop.verdict import verdict
+
+
+class Trajectories(NamedTuple):
+  """Gaps of one game under several ``(tau, eta)``.
+
+  Attributes:
+    iterations: ``(T,)`` iteration numbers of the records.
+    qre_gap: ``(P, T)`` QRE-gap per pair and record.
+    ne_gap: ``(P, T)`` NE-gap per pair and record.
+    logp: final log-policy, ``logp[i].shape == (P, *policy_shapes[i])``.
+    status: ``(P,)`` int8 :class:`jaxnpg.Status` code of each whole run, decided by
+      the same rule as ``jaxnpg.run`` and a ``jaxnpg.sweep`` cell, on all records.
+    tol: ``(P,)`` the QRE-gap tolerance of the verdict (given or default).
+    floor: ``(P,)`` the dtype's rounding floor of the QRE-gap at the end.
+    iterations_to_tol: ``(P,)`` first recorded iteration with QRE-gap ``<= tol``
+      (``-1``: never, or blew up).
+    linear_rate: ``(P,)`` fitted linear rate of the QRE-gap's tail (NaN: none).
+  """
+  iterations: np.ndarray
+  qre_gap: np.ndarray
+  ne_gap: np.ndarray
+  logp: tuple[Any, ...]
+  status: Optional[np.ndarray] = None
+  tol: Optional[np.ndarray] = None
+  floor: Optional[np.ndarray] = None
+  iterations_to_tol: Optional[np.ndarray] = None
+  linear_rate: Optional[np.ndarray] = None
+
+
+def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
+              chunks: int = 20, algorithm="npg", key=None, tol=None,
+              on_chunk: Callable[[int], None] | None = None) -> Trajectories:
+  """Run NPG on ``game`` for every ``(taus[p], etas[p])`` from the same ``init``.
+
+  Args:
+    game: one game.
+    taus, etas: equal-length sequences.
+    num_iters: iterations per pair.
+    init: initial log-policy (one game, shared by all pairs).
+    record_every: record the gaps every this many iterations.
+    chunks: split the iterations into about this many compiled calls.
+    algorithm: as in ``jaxnpg.run``. Stochastic algorithms need ``key``; then
+      every pair and chunk draws from its own stream (folded from ``key``).
+    key: ``jax.random`` key.
+    tol: QRE-gap tolerance of the verdicts (default: ``jaxnpg.run``'s rule).
+    on_chunk: called with the number of iterations done after each chunk.
+
+  Returns:
+    :class:`Trajectories` (NumPy arrays on the host).
+  """
+  if len(taus) != len(etas) or not len(taus):
+    raise ValueError(
+        f"Need as many step sizes as tau values (>= 1), got {len(taus)} tau and "
+        f"{len(etas)} eta.")
+  tau_arr = jnp.asarray(taus, game.dtype)
+  eta_arr = jnp.asarray(etas, game.dtype)
+  num_records = num_iters // record_every
+  per_chunk = max(1, num_records // max(1, min(chunks, num_records))) * record_every
+  algorithm = get_algorithm(algorithm)
+  if key is None and algorithm.uses_key:
+    raise ValueError("A stochastic algorithm needs `key=`.")
+  batched = jax.jit(
+      jax.vmap(lambda t, e, lp, k, n: run(game, t, e, n, init=lp,
+                                          record_every=record_every,
+                                          algorithm=algorithm, key=k, tol=tol),
+               in_axes=(0, 0, 0, 0, None)),
+      static_argnums=4)
+  base = jax.random.key(0) if key is None else key
+  logp = tuple(jnp.broadcast_to(jnp.asarray(lp, game.dtype),
+                                (len(taus),) + tuple(jnp.shape(lp)))
+               for lp in init)
+  done, qre, ne, ks = 0, [], [], []
+  while True:
+    n = min(per_chunk, num_iters - done)
+    keys = jax.random.split(jax.random.fold_in(base, done), len(taus))
+    res = batched(tau_arr, eta_arr, logp, keys, n)
+    logp = res.logp
+    keep = slice(None) if done == 0 else slice(1, None)  # drop repeated boundary
+    qre.append(np.asarray(res.qre_gap)[:, keep])
+    ne.append(np.asarray(res.ne_gap)[:, keep])
+    ks.append(np.asarray(res.iterations)[0, keep] + done)
+    done += n
+    if on_chunk is not None:
+      on_chunk(done)
+    if done >= num_iters:
+      break
+  ks, qre, ne = (np.concatenate(ks), np.concatenate(qre, axis=-1),
+                 np.concatenate(ne, axis=-1))
+  # The verdict of each whole run (the last chunk's status saw only its records);
+  # tol and floor are the last chunk's, evaluated at the final iterate as in run.
+  judge = jax.vmap(lambda q, g, t, f: verdict(
+      q, g, jnp.asarray(ks, game.dtype), tol=t, floor=f, tail=VERDICT_TAIL,
+      num_iters=num_iters))
+  v = judge(jnp.asarray(qre, game.dtype), jnp.asarray(ne, game.dtype),
+            res.tol, res.floor)
+  return Trajectories(ks, qre, ne, logp, status=np.asarray(v.status),
+                      tol=np.asarray(res.tol), floor=np.asarray(res.floor),
+                      iterations_to_tol=np.asarray(v.iterations_to_tol),
+                      linear_rate=np.asarray(v.linear_rate))

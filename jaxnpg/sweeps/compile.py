@@ -1,0 +1,217 @@
+"""The compiled chunk of a sweep: one jitted call for a chunk of games.
+
+Every cell runs the one NPG loop of :func:`jaxnpg.run` (``jaxnpg.loop.run._run``
+under ``vmap``). Where the game has a batch-last loop form (small dense games) and
+the algorithm works on it (NPG, optimistic NPG), the loop's ``custom_vmap`` rule
+runs the whole block as one loop with the batch axes last (``method="dense"``);
+otherwise it is plain ``vmap`` of the one-game loop (``method="generic"``).
+
+A family's games are generated inside the compiled call from ``(seed, game
+index)`` (:func:`jaxnpg.sweeps.seeding.family_game`), so there is no host loop over
+games. The chunk is sharded over the plan's devices and run in blocks on each
+(see :mod:`jaxnpg.sweeps.layout`); each block's records are reduced to the
+per-cell record (:func:`_summarize`) before they leave the device.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxnpg.dynamics import attractors as _attractors
+from jaxnpg.loop.algorithms import NPG
+from jaxnpg.core.policy import random_policy
+from jaxnpg.sweeps.results import record_iterations
+from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
+from jaxnpg.loop.batch_last import compile_for_cpu
+from jaxnpg.loop.run import _run
+from jaxnpg.sweeps.plan import Plan
+from jaxnpg.loop.verdict import verdict
+
+
+def _summarize(qre, ne, iterations, *, tol, floor, tail, num_iters, traj_idx):
+  """Per-cell record from one cell's recorded gaps (``(R,)`` each).
+
+  The verdict is :func:`jaxnpg.loop.verdict.verdict`, the same as ``jaxnpg.run``'s.
+  """
+  v = verdict(qre, ne, iterations, tol=tol, floor=floor, tail=tail,
+              num_iters=num_iters)
+  out = {"qre_gap": v.qre_gap, "ne_gap": v.ne_gap,
+         "iterations_to_tol": v.iterations_to_tol,
+         "linear_rate": v.linear_rate, "monotone": v.monotone,
+         "status": v.status}
+  if traj_idx.size:
+    out["qre_gap_trajectory"] = qre[traj_idx]
+    out["ne_gap_trajectory"] = ne[traj_idx]
+  return out
+
+
+def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
+                   num_iters, record_every, algorithm=NPG(), per_scale=False):
+  """Recorded gaps, tolerance and rounding floor of a block of games.
+
+  ``(qre, ne, tol, floor)``: gaps ``(B, P, R)`` and ``(B, P)`` scalars per cell,
+  or ``(B, P, S, ...)`` with ``keys`` of shape ``(B, S)`` (the keys of a
+  stochastic ``algorithm``; ``P`` cells share a game's keys). ``tol`` None takes
+  the default rule per cell. With ``per_scale`` the step sizes are the *scaled*
+  ones (``eta * game.step_scale``, the paper rule's, SPEC), so each game gets
+  ``eta / step_scale``: ``eta (1 - gamma)`` for a Markov game.
+  """
+  def one(g, lp, k, t, e):
+    if per_scale:
+      e = e / g.step_scale
+    res = _run(g, t, e, lp, k, tol, num_iters=num_iters,
+               record_every=record_every, algorithm=algorithm, batch_last=dense,
+               threads=False)
+    return res.qre_gap, res.ne_gap, res.tol, res.floor
+  tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
+  if keys is None:
+    cells = jax.vmap(lambda g, lp, t, e: one(g, lp, None, t, e),
+                     (None, None, 0, 0))
+    return jax.vmap(cells, (0, 0, None, None))(game, logp, tau, eta)
+  seeds = jax.vmap(one, (None, None, 0, None, None))          # (S, R)
+  cells = jax.vmap(seeds, (None, None, None, 0, 0))           # (P, S, R)
+  return jax.vmap(cells, (0, 0, 0, None, None))(game, logp, keys, tau, eta)
+
+
+def _atlas_cells(game, logp, indices, seed, tau, eta, *, num_inits, num_iters,
+                 burn_in, max_period, per_scale):
+  """Atlas fields of a block of games: ``{name: (B, P)}`` (see ``ATLAS_FIELDS``).
+
+  Every cell runs :func:`jaxnpg.attractor` from each of its game's ``K`` starts
+  (:func:`init_key`); the fields are those of start 0, and with ``num_inits``
+  ``num_fixed_points`` counts the distinct limits of the starts that converged.
+  """
+  K = 1 if num_inits is None else num_inits
+
+  def starts(g, lp, i):                                    # (K, *shape) each
+    if K == 1:
+      return tuple(x[None] for x in lp)
+    extra = jax.vmap(lambda k: random_policy(init_key(seed, i, k), g,
+                                             draw_dtype=jnp.float32))(
+        jnp.arange(1, K))
+    return tuple(jnp.concatenate([x[None], y], axis=0)
+                 for x, y in zip(lp, extra))
+
+  def one(g, lp, t, e):
+    if per_scale:
+      e = e / g.step_scale
+    return _attractors.attractor(g, t, e, num_iters, init=lp, burn_in=burn_in,
+                                 max_period=max_period)
+
+  def game_cells(g, lp, i):
+    inits = starts(g, lp, i)
+    per_init = jax.vmap(one, (None, 0, None, None))            # (K, ...)
+    res = jax.vmap(per_init, (None, None, 0, 0))(g, inits, tau, eta)  # (P, K)
+    out = {"exponent": res.exponent[:, 0],
+           "exponent_stderr": res.stderr[:, 0],
+           "attractor": res.attractor[:, 0],
+           "period": res.period[:, 0]}
+    if num_inits is not None:
+      out["num_fixed_points"] = jax.vmap(
+          lambda lps, ok: _attractors.count_distinct(lps, valid=ok))(
+              res.logp, res.converged)
+    return out
+
+  tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
+  return jax.vmap(game_cells)(game, logp, indices)
+
+
+@functools.lru_cache(maxsize=32)
+def _chunk_fn(static_key):
+  """The jitted function computing one chunk's per-cell records.
+
+  Arguments of the returned function: ``(args, tau, eta, seed, tol)`` with
+  ``args`` the per-game inputs (``(indices,)`` for a family, ``(game, logp,
+  indices)`` otherwise, leading axis = games of the chunk), ``tau, eta`` the
+  ``(P,)`` cells, and the scalars ``seed`` (family games and algorithm keys) and
+  ``tol``. Outputs have the axes ``(games, P[, S], ...)``.
+  """
+  (source, family, num_actions, options, init, dense, num_iters, record_every,
+   traj_idx, tail, block, devices, _, algorithm, num_seeds, eta_rule,
+   atlas) = static_key
+  options, traced = options
+  options = dict(options)
+  traj_idx = np.asarray(traj_idx, dtype=np.int64)
+  rec_iters = record_iterations(num_iters, record_every)
+
+  def summarize_block(qre, ne, tol, floor):
+    dtype = qre.dtype
+    iterations = jnp.asarray(rec_iters).astype(dtype)
+    fn = lambda q, n, t, f: _summarize(q, n, iterations, tol=t, floor=f,
+                                       tail=tail, num_iters=num_iters,
+                                       traj_idx=traj_idx)
+    lead = qre.shape[:-1]
+    out = jax.vmap(fn)(qre.reshape((-1, qre.shape[-1])),
+                       ne.reshape((-1, ne.shape[-1])), tol.reshape(-1),
+                       floor.reshape(-1))
+    return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
+
+  def block_fn(args, tau, eta, seed, tol, values):
+    if source == "family":
+      (indices,) = args
+      opts = {**options, **dict(zip(traced, values))}
+      game, logp = jax.vmap(lambda i: family_game(
+          family, seed, i, num_actions, opts, init))(indices)
+    else:
+      game, logp, indices = args
+    keys = None
+    if algorithm.uses_key:
+      seed_idx = jnp.arange(1 if num_seeds is None else num_seeds)
+      keys = jax.vmap(lambda i: jax.vmap(lambda s: sweep_key(seed, i, s))(
+          seed_idx))(indices)                                      # (B, S)
+    records = _block_records(game, logp, tau, eta, keys, tol, dense=dense,
+                             per_scale=eta_rule == "paper",
+                             num_iters=num_iters, record_every=record_every,
+                             algorithm=algorithm)
+    out = summarize_block(*records)                     # (B, P[, S], ...)
+    if algorithm.uses_key and num_seeds is None:        # no seed axis
+      out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
+    elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1
+      out = jax.tree_util.tree_map(lambda x: x[:, :, None], out)
+    if atlas is not None:            # (lyapunov: num_inits, burn_in, max_period)
+      num_inits, burn_in, max_period = atlas
+      out.update(_atlas_cells(game, logp, indices, seed, tau, eta,
+                              num_inits=num_inits, num_iters=num_iters,
+                              burn_in=burn_in, max_period=max_period,
+                              per_scale=eta_rule == "paper"))
+    return out
+
+  def local(args, tau, eta, seed, tol, *values):
+    lead = jax.tree_util.tree_leaves(args)[0].shape[0]
+    nb = lead // block
+    blocks = jax.tree_util.tree_map(
+        lambda x: x.reshape((nb, block) + x.shape[1:]), args)
+    out = lax.map(lambda a: block_fn(a, tau, eta, seed, tol, values), blocks)
+    return jax.tree_util.tree_map(
+        lambda x: x.reshape((nb * block,) + x.shape[2:]), out)
+
+  spec = jax.sharding.PartitionSpec
+  mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
+  sharded = jax.shard_map(local, mesh=mesh,
+                          in_specs=(spec("games"),) + (spec(),) * (4 + len(traced)),
+                          out_specs=spec("games"))
+  return jax.jit(sharded)
+
+
+_COMPILED: dict = {}
+
+
+def compiled_chunk(plan: Plan, example):
+  """The compiled chunk for ``plan`` and these inputs (cached per process)."""
+  leaves, treedef = jax.tree_util.tree_flatten(example)
+  key = (plan.static_key(), repr(treedef),
+         tuple((x.shape, str(x.dtype)) for x in leaves))
+  if key in _COMPILED:
+    return _COMPILED[key]
+  lowered = _chunk_fn(plan.static_key()).lower(*example)
+  compiled = (compile_for_cpu(lowered) if plan.platform == "cpu"
+              else lowered.compile())
+  if len(_COMPILED) >= 32:
+    _COMPILED.pop(next(iter(_COMPILED)))
+  _COMPILED[key] = compiled
+  return compiled

@@ -1,0 +1,364 @@
+"""Phase sweeps: every (game, tau, eta) cell of a game family in compiled chunks.
+
+``sweep`` runs ``num_iters`` steps of a learning algorithm (NPG by default; see
+``jaxnpg.ALGORITHMS``) for every combination of a batch of games, a list of
+entropy weights ``tau`` and a list of step sizes ``eta`` (and, for stochastic
+algorithms, of ``num_seeds`` seeds), and keeps a small record per cell (final
+gaps, iterations to the tolerance, empirical linear rate, monotonicity, a status
+code and optionally a subsampled trajectory).
+
+How the work is laid out, one module each:
+
+* :mod:`jaxnpg.sweeps.seeding`: games come from a registered family (generated inside
+  the compiled call from ``(seed, game index)``, so no host loop over games) or
+  from a user's batched game; the keys of games, starts and algorithms;
+* :mod:`jaxnpg.sweeps.plan`: the arguments, checked, as one immutable ``Plan``;
+* :mod:`jaxnpg.sweeps.layout`: the game axis is split into *chunks* sized from a
+  memory budget, sharded over all devices within a chunk and processed in
+  *blocks* on each device;
+* :mod:`jaxnpg.sweeps.compile`: each chunk is one compiled call running the one
+  NPG loop of :func:`jaxnpg.run` in every cell;
+* here: the chunks run one after the other (the next one dispatched before the
+  host waits for the last), and their results are copied to the host (and to
+  disk with ``out=``, :mod:`jaxnpg.sweeps.store`) and assembled into a
+  :class:`jaxnpg.SweepResult`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from jaxnpg.sweeps import store as _store
+from jaxnpg.sweeps.progress import Progress
+from jaxnpg.core.protocol import Game
+from jaxnpg.sweeps.results import SweepResult, assemble
+from jaxnpg.sweeps.compile import compiled_chunk
+from jaxnpg.sweeps.layout import _layout, relayout
+from jaxnpg.sweeps.plan import Plan, _plan, with_traced_options
+from jaxnpg._version import __version__
+
+
+# --------------------------------------------------------------------------------
+# The public entry point.
+
+
+def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
+          num_games: int | None = None, seed: int = 0, game: Game | None = None,
+          init="random", family_options: dict | None = None,
+          taus: Sequence[float], etas: Sequence[float] | str = "paper",
+          eta_multipliers: Sequence[float] | None = None, num_iters: int = 1000,
+          tol: float | None = None, record_every: int | None = None,
+          trajectory_points: int = 0, tail: float = 0.5, method: str = "auto",
+          chunk_games: int | None = None, memory_budget: int | None = None,
+          devices: Sequence[Any] | None = None, out: str | os.PathLike | None = None,
+          quiet: bool = False,
+          on_chunk: Callable[[dict], None] | None = None,
+          algorithm="npg", num_seeds: int | None = None,
+          lyapunov: bool = False, num_inits: int | None = None,
+          burn_in: int | None = None, max_period: int = 16) -> SweepResult:
+  """Run NPG (or another algorithm) on every (game, tau, eta) cell and record it.
+
+  Every cell starts from its game's initial policy (the same for all ``tau`` and
+  ``eta`` of a game, as in the paper's figure) and takes ``num_iters`` steps; the
+  QRE- and NE-gaps are recorded every ``record_every`` steps (the records of
+  :func:`jaxnpg.run`), and from them each cell keeps its final gaps, the first
+  recorded iteration with QRE-gap ``<= tol``, :func:`jaxnpg.linear_rate` of the
+  tail, whether the gap decreased monotonically, a status code, and, with
+  ``trajectory_points``, the gaps subsampled to that many records. A cell that
+  blows up (NaN/inf) or stalls gets its status; it never stops the others.
+
+  The eta axis: ``etas`` is either a list of step sizes (the axis holds them and
+  every tau uses each), or the rule ``"paper"``, ``eta = m / (2 (tau + 2 sum A_i))``
+  (:func:`jaxnpg.paper_eta`), whose axis holds the multipliers ``m`` from
+  ``eta_multipliers`` (default ``[1]``). ``SweepResult.step_size[t, e]`` is the step
+  size each cell used either way.
+
+  Status codes (:class:`jaxnpg.Status`, the same verdict as :func:`jaxnpg.run`):
+  ``0`` converged (final QRE-gap finite and ``<= tol``), ``1`` not converged,
+  ``2`` blew up (a recorded gap not finite; the cell's gaps and rate are then NaN
+  and ``iterations_to_tol`` is -1), ``3`` stalled (above ``tol``, and over the
+  fitted tail the gap fell by less than a factor 2, or no rate could be fitted),
+  ``4`` at the rounding floor (above ``tol`` but at the dtype's rounding floor
+  for the cell, which lies above ``tol``: see :mod:`jaxnpg.core.tolerance`).
+
+  Algorithms: ``algorithm`` is any choice of :func:`jaxnpg.run` (``"npg"``,
+  ``"sampled_npg"``, ``"pg"``, ``"optimistic_npg"``, an instance such as
+  ``jaxnpg.SampledNPG(num_samples=16)``, or any object with the
+  :class:`jaxnpg.Algorithm` protocol); every cell is then exactly
+  ``jaxnpg.run(game, tau, eta, num_iters, init=..., algorithm=algorithm,
+  key=...)``, the same loop. NPG and optimistic NPG on small dense games run it
+  with the batch axes last (``method="dense"``); everything else as plain
+  ``vmap`` of the one-game loop (``method="generic"``). A stochastic algorithm (``sampled_npg``) gets the key
+  :func:`sweep_key` ``(seed, g, s)`` in every cell of game ``g``; with
+  ``num_seeds=S`` the result has a ``seed`` axis of length ``S`` (after ``eta``)
+  holding independent repetitions ``s = 0 .. S-1``, and ``SweepResult.summary()``
+  reports mean and spread over them. Without ``num_seeds`` there is no seed axis
+  and every cell uses ``s = 0``, so it equals seed 0 of a seeded sweep.
+
+  Atlas fields (``lyapunov=True``; plain NPG only): every cell also runs
+  :func:`jaxnpg.attractor` ``(game, tau, eta, num_iters, init=..., burn_in=...,
+  max_period=...)`` from its game's initial policy (the same start as the gap
+  fields), a second trajectory with its tangent: ``burn_in + num_iters +
+  2 * max_period`` more steps per start. The cell records the largest Lyapunov
+  exponent and its standard error, the :class:`jaxnpg.Attractor` code and the
+  period. With ``num_inits=K`` the run is repeated from ``K`` starts per game
+  (start 0 the sweep's, starts ``k >= 1`` from :func:`init_key`); the exponent,
+  attractor and period stay those of start 0, and ``num_fixed_points`` counts the
+  distinct fixed points among the limits of the starts that converged
+  (:func:`jaxnpg.count_distinct`, max-abs distance ``1e-3`` in log-policy space),
+  so ``>= 2`` means several stable fixed points. Without ``lyapunov`` none of
+  this is computed (the compiled program is the one of a plain sweep) and the
+  fields are None.
+
+  Args:
+    family: a registered family name (default ``"random"``); leave None with
+      ``game``.
+    num_actions: ``(A_1, ..., A_n)`` of the family's games.
+    num_games: number of games (family sweeps; default 64).
+    seed: seed of the family's games and random initial policies (game ``g`` uses
+      :func:`family_game` ``(family, seed, g, ...)``).
+    game: instead of a family, a batch of games with ``batch_shape == (G,)``.
+    init: ``"random"`` (a Dirichlet(1) policy per game; default) or
+      ``"uniform"``; with ``game=`` also a batched log-policy (``(G, *shape)``).
+    family_options: keyword options of the family (e.g. ``{"graph": "ring"}``).
+    taus: entropy weights, each ``>= 0``.
+    etas: step sizes (each ``> 0``) or ``"paper"`` (default).
+    eta_multipliers: multipliers of the ``"paper"`` rule (default ``[1.0]``).
+    num_iters: NPG steps per cell.
+    tol: QRE-gap tolerance, ``> 0``. Default: per cell, ``1e-6 * (max|rbar| +
+      tau log A)`` at the final iterate (relative to the size of the
+      regularized reward), the same rule in float32 and float64 so both dtypes
+      draw the same phase diagram (see :mod:`jaxnpg.core.tolerance`).
+    record_every: record the gaps every this many steps (default: about 200
+      records); the resolution of ``iterations_to_tol`` and of the trajectories.
+    trajectory_points: keep this many records of each cell's trajectory (0: none).
+    tail: fraction of the trajectory fitted by ``linear_rate``.
+    method: ``"dense"`` (the loop with the batch axes last, for small dense
+      games), ``"generic"`` (plain vmap of the one-game loop; any game type) or
+      ``"auto"``.
+    chunk_games: games per chunk (default: from the memory budget, at most about
+      32768 cells on CPU); a multiple of the device count.
+    memory_budget: bytes a chunk may use per device (default: a quarter of the
+      device's memory).
+    devices: devices to shard the game axis over (default: all, ``jax.devices()``).
+    out: folder to write the chunks and manifest to; an existing sweep there with
+      the same parameters is resumed (finished chunks are verified and skipped), a
+      different one is refused (``ValueError``).
+    quiet: no progress bar (one is shown on stderr for sweeps longer than
+      a few seconds).
+    on_chunk: called after each chunk with a dict (``chunk``, ``games``,
+      ``seconds``, ``skipped``).
+    algorithm: the learning algorithm (default ``"npg"``; see above).
+    num_seeds: repetitions of a stochastic algorithm with independent keys; adds
+      the ``seed`` axis (also for ``num_seeds=1``). Deterministic algorithms
+      accept only ``None`` or 1.
+    lyapunov: also record the atlas fields (see above); plain NPG without
+      seeds only.
+    num_inits: ``K >= 1`` starts per game for ``num_fixed_points`` (needs
+      ``lyapunov``).
+    burn_in: steps of each attractor run before the exponent is averaged over
+      ``num_iters`` steps (default: ``num_iters``).
+    max_period: largest period the attractor runs look for (default 16).
+
+  Returns:
+    A :class:`SweepResult`; ``attrs`` holds the parameters and the chosen chunking.
+
+  Raises:
+    ValueError: bad arguments (empty or negative ``taus``, ``etas <= 0``, unknown
+      family or algorithm, ...) or an ``out`` folder holding a different sweep
+      (other parameters, another algorithm or number of seeds).
+
+  Example:
+    >>> import jaxnpg
+    >>> res = jaxnpg.sweep("random", num_actions=(2, 2), num_games=4,
+    ...                    taus=[0.1, 1.0], etas=[0.05, 0.1], num_iters=200)
+    >>> res.shape, res.dims["status"]
+    ((4, 2, 2), ('game', 'tau', 'eta'))
+    >>> bool((res.status[:, 1] == 0).all())   # tau = 1 converges in every game
+    True
+  """
+  return _sweep(family=family, num_actions=num_actions, num_games=num_games,
+                seed=seed, game=game, init=init, family_options=family_options,
+                taus=taus, etas=etas, eta_multipliers=eta_multipliers,
+                num_iters=num_iters, tol=tol, record_every=record_every,
+                trajectory_points=trajectory_points, tail=tail, method=method,
+                chunk_games=chunk_games, memory_budget=memory_budget,
+                devices=devices, algorithm=algorithm, num_seeds=num_seeds,
+                lyapunov=lyapunov, num_inits=num_inits, burn_in=burn_in,
+                max_period=max_period, out=out, quiet=quiet, on_chunk=on_chunk)
+
+
+def _sweep(*, out, quiet, on_chunk, traced_options=(), **kwargs):
+  """:func:`sweep`, where the family options named in ``traced_options`` (numbers)
+  are inputs of the compiled chunk instead of constants: sweeps that differ only
+  in their values share one compilation (``jaxnpg.atlas`` runs one per value).
+  Results are those of :func:`sweep` with the same arguments."""
+
+  chunk_games = kwargs.pop("chunk_games")
+  plan = _layout(_plan(recorded=out is not None, **kwargs), chunk_games)
+  plan = with_traced_options(plan, traced_options)
+  store = None
+  if out is not None:
+    store = _store.SweepStore.open(out, plan.params, plan.layout,
+                                   chunk_games_given=chunk_games is not None)
+  with _store.held(store):   # the folder lock, released however this ends
+    if store is not None and store.layout != plan.layout:   # stored chunking
+      plan = relayout(plan, store.layout["chunk_games"])
+    return _execute(plan, store, quiet=quiet, on_chunk=on_chunk)
+
+
+# --------------------------------------------------------------------------------
+# Running the chunks.
+
+
+def _chunk_inputs(plan: Plan, c):
+  """Host arrays of chunk ``c`` (padded to ``chunk_games``) and its game range."""
+  start = c * plan.chunk_games
+  stop = min(start + plan.chunk_games, plan.num_games)
+  idx = np.arange(start, start + plan.chunk_games, dtype=np.int32)
+  if plan.source == "family":
+    return (idx,), (start, stop)
+  take = np.minimum(idx, plan.num_games - 1)
+  args = jax.tree_util.tree_map(lambda x: np.asarray(x)[take],
+                                (plan.game, plan.init_logp))
+  return args + (idx,), (start, stop)
+
+
+def _parts(plan: Plan, args):
+  """The chunk inputs ``args`` cut into ``plan.threads`` equal parts of games."""
+  n = plan.threads
+  if n == 1:
+    return [args]
+  return [jax.tree_util.tree_map(lambda x: np.split(x, n)[i], args)
+          for i in range(n)]
+
+
+def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
+  """Run the chunks of ``plan`` that ``store`` lacks (all without one); the result."""
+  tau = _global_array(plan, plan.tau_cells.astype(plan.dtype), sharded=False)
+  eta = _global_array(plan, plan.eta_cells.astype(plan.dtype), sharded=False)
+  seed = _global_array(plan, np.asarray(plan.seed, np.uint32), sharded=False)
+  tol = (None if plan.tol is None else
+         _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False))
+  values = tuple(_global_array(plan, np.asarray(plan.family_options[k],
+                                                plan.dtype), sharded=False)
+                 for k in plan.traced_options)
+  todo = [c for c in range(plan.num_chunks)
+          if store is None or not store.is_complete(c)]
+  damaged = [] if store is None else store.damaged_chunks(todo)
+  compiled = None
+  t_compile = time.perf_counter()
+  if todo:
+    args0 = _parts(plan, _chunk_inputs(plan, todo[0])[0])[0]
+    compiled = compiled_chunk(plan, (jax.tree_util.tree_map(
+        lambda x: _global_array(plan, x, True), args0), tau, eta, seed, tol)
+        + values)
+  compile_seconds = time.perf_counter() - t_compile
+  progress = Progress(len(todo), "chunks", quiet=quiet)
+  results: dict[int, dict] = {}
+  start_all = time.perf_counter()
+  cells_per_game = plan.cells_per_game
+  done_iters = 0
+
+  pool = (concurrent.futures.ThreadPoolExecutor(plan.threads)
+          if plan.threads > 1 else None)
+
+  x64 = bool(jax.config.jax_enable_x64)   # per thread: pass it to the pool
+
+  def run_part(args):
+    with jax.enable_x64(x64):
+      placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True),
+                                      args)
+      out = compiled(placed, tau, eta, seed, tol, *values)
+      return {name: _to_host(x) for name, x in out.items()} if pool else out
+
+  def launch(c):
+    args, rng = _chunk_inputs(plan, c)
+    if pool is None:
+      return [run_part(args)], rng, time.perf_counter()
+    return ([pool.submit(run_part, a) for a in _parts(plan, args)], rng,
+            time.perf_counter())
+
+  def gather(parts, size):
+    if pool is not None:   # each part's host arrays, in game order
+      parts = [p.result() for p in parts]
+      return {name: np.concatenate([p[name] for p in parts])[:size]
+              for name in parts[0]}
+    return {name: _to_host(x)[:size] for name, x in parts[0].items()}
+
+  try:
+    pending = launch(todo[0]) if todo else None
+    for k, c in enumerate(todo):
+      parts, (lo, hi), t0 = pending
+      # Dispatch the next chunk before waiting for this one (overlaps host
+      # work).
+      pending = launch(todo[k + 1]) if k + 1 < len(todo) else None
+      arrays = gather(parts, hi - lo)
+      arrays = {name: _unflatten_cells(plan, x) for name, x in arrays.items()}
+      seconds = time.perf_counter() - t0
+      if store is not None:
+        store.write_chunk(c, arrays, games=(lo, hi), seconds=seconds)
+      results[c] = arrays
+      done_iters += (hi - lo) * cells_per_game * plan.num_iters
+      elapsed = time.perf_counter() - start_all
+      progress.update(k + 1, "game-iterations/s",
+                      done_iters / max(elapsed, 1e-9))
+      if on_chunk is not None:
+        on_chunk({"chunk": c, "games": (lo, hi), "seconds": seconds,
+                  "skipped": False})
+  finally:
+    if pool is not None:
+      pool.shutdown(wait=True, cancel_futures=True)
+  for c in range(plan.num_chunks):
+    if c not in results:
+      results[c] = store.read_chunk(c)
+      if on_chunk is not None:
+        on_chunk({"chunk": c, "games": store.chunk_games_range(c),
+                  "seconds": 0.0, "skipped": True})
+  elapsed = time.perf_counter() - start_all
+  attrs = dict(plan.params)
+  attrs.update(
+      chunk_games=plan.chunk_games, num_chunks=plan.num_chunks,
+      block_games=plan.block_games, threads=plan.threads,
+      num_devices=plan.num_devices,
+      devices=[str(d) for d in plan.devices], platform=plan.platform,
+      jaxnpg=__version__, jax=jax.__version__, seconds=elapsed,
+      compile_seconds=compile_seconds,
+      chunks_computed=len(todo), chunks_damaged=damaged,
+      game_iterations_per_second=(done_iters / elapsed if todo and elapsed > 0
+                                  else None),
+      sum_actions=int(sum(plan.num_actions)),
+  )
+  if store is not None:
+    attrs["out"] = str(store.path)
+  return assemble(plan.params, results, plan.num_chunks, attrs)
+
+
+def _unflatten_cells(plan: Plan, x):
+  """``(g, P, ...)`` -> ``(g, T, E, ...)`` (``...`` starts with the seed axis)."""
+  T, E = plan.taus.size, plan.eta_axis.size
+  return x.reshape((x.shape[0], T, E) + x.shape[2:])
+
+
+def _global_array(plan: Plan, host: np.ndarray, sharded: bool):
+  """Place a host array on the mesh (sharded over games, or replicated)."""
+  spec = jax.sharding.PartitionSpec("games") if sharded else (
+      jax.sharding.PartitionSpec())
+  sharding = jax.sharding.NamedSharding(plan.mesh, spec)
+  return jax.make_array_from_callback(host.shape, sharding,
+                                      lambda idx: host[idx])
+
+
+def _to_host(x) -> np.ndarray:
+  """A global array on the host (gathered from every process)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
