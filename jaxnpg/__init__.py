@@ -45,10 +45,11 @@ from jaxnpg.sweeps.store import load_sweep
 from jaxnpg.loop.status import STATUS_NAMES, Status
 from jaxnpg.sweeps.results import SweepResult
 from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
+from jaxnpg.sweeps.config import SweepConfig
 from jaxnpg.sweeps.run import sweep
 from jaxnpg._version import __version__
 from jaxnpg import theory
-from jaxnpg.theory import local_rate
+from jaxnpg.theory.jacobian import local_rate
 
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "QREResult",
     "RunResult",
     "SolveResult",
+    "SweepConfig",
     "SweepResult",
     "families",
     "family_game",

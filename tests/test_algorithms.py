@@ -11,7 +11,8 @@ import optax
 import pytest
 
 import jaxnpg
-from jaxnpg.loop.algorithms import describe_algorithm, regularized_reward
+from jaxnpg.loop.algorithms import regularized_reward
+from jaxnpg.loop.describe import describe_algorithm
 
 
 def _game(seed, sizes):

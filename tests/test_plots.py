@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from jaxnpg.viz import plots as _plots
+from jaxnpg import viz as _plots
 from jaxnpg.loop.status import STATUS_NAMES, Status
 from jaxnpg.sweeps.results import SweepResult
 from jaxnpg.theory import PredictedRates
@@ -227,7 +227,7 @@ def test_heatmap_draws_the_predicted_boundary_and_says_what_eta_is(tmp_path,
                                                                     figures):
   res = _result()
   _plots.plot_converged_heatmap(res, tmp_path / "h.png", caption=
-                                _plots._sweep_caption(res),
+                                _plots.sweep_caption(res),
                                 predicted=_predicted(res))
   (fig,) = figures
   ax = fig.axes[0]
@@ -251,12 +251,12 @@ def test_titles_name_the_algorithm(tmp_path, figures):
     title = fig.axes[0].get_title()
     assert title.startswith("Sampled NPG (32 samples)"), title
     assert "Independent" not in title
-  assert _plots._algorithm_title(_result()) == "Independent NPG"
+  assert _plots.result_title(_result()) == "Independent NPG"
 
 
 def test_constant_eta_footer():
   res = _result(eta_rule="constant", etas=(0.01, 0.02))
-  assert "constant eta in {0.01, 0.02}" in _plots._sweep_caption(res)
+  assert "constant eta in {0.01, 0.02}" in _plots.sweep_caption(res)
 
 
 def test_theory_versions_get_their_own_names(tmp_path, figures):

@@ -19,7 +19,7 @@ import pytest
 
 import jaxnpg
 from jaxnpg import cli
-from jaxnpg.loop.algorithms import describe_algorithm
+from jaxnpg.loop.describe import describe_algorithm
 
 SIZES = (2, 3)
 TAUS = [0.5, 2.0]

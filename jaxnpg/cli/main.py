@@ -28,7 +28,7 @@ import numpy as np
 from jaxnpg import _version
 from jaxnpg.sweeps import atlas as _atlas
 from jaxnpg.games import interop as _interop
-from jaxnpg.viz import plots as _plots
+from jaxnpg import viz as _plots
 from jaxnpg.paper import reproduce as _reproduce
 from jaxnpg.sweeps import store as _store
 from jaxnpg import theory

@@ -55,6 +55,27 @@ def marginal_rewards(game, logp, tau=0.0):
   return game.payoffs(tuple(logp), tau)
 
 
+def scaled_eta(game, eta):
+  """The step the update takes: ``eta * game.step_scale``, in the game's dtype.
+
+  The one place the step size is scaled (SPEC): ``1`` for static games,
+  ``1 / (1 - gamma)`` for Markov games (``eta_bar = eta / (1 - gamma)``). Every
+  loop, the Jacobians and the tolerances use the scaled step; step-size rules
+  that set the scaled step (:func:`jaxnpg.paper_eta` given a game) divide by the
+  same ``step_scale``.
+  """
+  return jnp.asarray(eta, game.dtype) * game.step_scale
+
+
+def unscaled_eta(game, eta_bar):
+  """The ``eta`` whose scaled step (:func:`scaled_eta`) is ``eta_bar``.
+
+  For step-size rules stated on the scaled step (the paper's rule, SPEC):
+  ``eta_bar * (1 - gamma)`` for a Markov game, ``eta_bar`` for a static one.
+  """
+  return jnp.asarray(eta_bar) / game.step_scale
+
+
 def carry_coefficient(eta, tau):
   """``1 - eta*tau``, snapped to exactly 0 within rounding of ``eta*tau = 1``.
 
@@ -169,8 +190,7 @@ def npg_step(game, logp, tau, eta):
   """
   _check(game, logp, tau, eta)
   logp = tuple(logp)
-  eta_eff = jnp.asarray(eta, game.dtype) * game.step_scale
-  return npg_update(logp, game.payoffs(logp, tau), tau, eta_eff)
+  return npg_update(logp, game.payoffs(logp, tau), tau, scaled_eta(game, eta))
 
 
 def soft_best_response(game, logp, tau):

@@ -100,6 +100,18 @@ def check_positive_int(value, name: str, *, allow_zero: bool = False) -> int:
   return int(value)
 
 
+def check_tol(tol) -> None:
+  """Raise ``ValueError`` unless ``tol`` is None or a finite scalar ``> 0``."""
+  if tol is None or not is_concrete(tol):
+    return
+  arr = np.asarray(tol)
+  if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+    raise ValueError(f"`tol` must be a scalar number, got {tol!r}.")
+  value = float(arr)
+  if not (value > 0 and value < float("inf")):
+    raise ValueError(f"`tol` must be a finite number > 0, got {tol}.")
+
+
 def simplex_atol(dtype) -> float:
   """Tolerance on ``sum(p) - 1`` accepted for a policy of this dtype."""
   return 1e-4 if np.dtype(dtype).itemsize <= 4 else 1e-8

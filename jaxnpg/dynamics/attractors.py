@@ -29,8 +29,11 @@ import numpy as np
 from jaxnpg.core import gaps as _gaps
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
-from jaxnpg.dynamics.lyapunov import check_lengths, npg_map, prepare, propagate
+from jaxnpg.core.step import scaled_eta
+from jaxnpg.dynamics.lyapunov import (check_lengths, prepare, propagate,
+                                     state_map)
 from jaxnpg.core.validation import check_positive_int
+from jaxnpg.loop.algorithms import NPG
 
 
 class Attractor(enum.IntEnum):
@@ -193,7 +196,7 @@ class AttractorResult(NamedTuple):
 def attractor(game, tau, eta, num_iters: int, *, init=None, burn_in: int = 1000,
               max_period: int = 16, tol=None, period_tol=None,
               threshold=CHAOS_THRESHOLD, key=None, tangent=None,
-              num_blocks: int = 10) -> AttractorResult:
+              num_blocks: int = 10, algorithm="npg") -> AttractorResult:
   """Run NPG once with its tangent, and say what the trajectory settles into.
 
   Takes ``burn_in + num_iters`` steps propagating a tangent (the Lyapunov
@@ -217,7 +220,9 @@ def attractor(game, tau, eta, num_iters: int, *, init=None, burn_in: int = 1000,
     period_tol: recurrence tolerance in log-policy space (default
       ``sqrt(eps)``: 3.5e-4 in float32, 1.5e-8 in float64).
     threshold: chaos threshold on the exponent (see the module docstring).
-    key, tangent, num_blocks: as in :func:`jaxnpg.lyapunov_exponent`.
+    key, tangent, num_blocks, algorithm: as in
+      :func:`jaxnpg.lyapunov_exponent` (the map classified is the algorithm's,
+      NPG by default).
 
   Returns:
     An :class:`AttractorResult`.
@@ -231,7 +236,8 @@ def attractor(game, tau, eta, num_iters: int, *, init=None, burn_in: int = 1000,
   """
   num_iters, burn_in, num_blocks = check_lengths(num_iters, burn_in, num_blocks)
   max_period = check_positive_int(max_period, "max_period")
-  logp, tangent = prepare(game, tau, eta, init, key, tangent)
+  logp, tangent, algorithm = prepare(game, tau, eta, init, key, tangent,
+                                     algorithm)
   floor_aware = tol is None
   if tol is None:
     tol = _tolerance.default_residual_tol(game.dtype)
@@ -239,23 +245,37 @@ def attractor(game, tau, eta, num_iters: int, *, init=None, burn_in: int = 1000,
     period_tol = float(np.sqrt(np.finfo(game.dtype).eps))   # also when traced
   return _attractor(game, tau, eta, logp, tangent, tol, period_tol, threshold,
                     burn_in=burn_in, num_iters=num_iters, num_blocks=num_blocks,
-                    max_period=max_period, floor_aware=floor_aware)
+                    max_period=max_period, floor_aware=floor_aware,
+                    algorithm=algorithm)
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "burn_in", "num_iters", "num_blocks", "max_period", "floor_aware"))
+    "burn_in", "num_iters", "num_blocks", "max_period", "floor_aware",
+    "algorithm"))
 def _attractor(game, tau, eta, logp, tangent, tol, period_tol, threshold, *,
-               burn_in, num_iters, num_blocks, max_period, floor_aware):
-  lyap = propagate(game, tau, eta, logp, tangent, burn_in=burn_in,
-                   num_iters=num_iters, num_blocks=num_blocks)
-  f = npg_map(game, tau, eta)
+               burn_in, num_iters, num_blocks, max_period, floor_aware,
+               algorithm=NPG()):
+  return classify_run(game, tau, eta, logp, tangent, tol, period_tol, threshold,
+                      burn_in=burn_in, num_iters=num_iters,
+                      num_blocks=num_blocks, max_period=max_period,
+                      floor_aware=floor_aware, algorithm=algorithm)
 
-  def body(lp, _):
-    lp = f(lp)
-    return lp, tuple(lp)
 
-  logp, history = _stacking.scan(body, lyap.logp, None, length=2 * max_period)
-  logp = tuple(logp)
+def classify_run(game, tau, eta, logp, tangent, tol, period_tol, threshold, *,
+                 burn_in, num_iters, num_blocks, max_period, floor_aware,
+                 algorithm):
+  """Traceable core of :func:`attractor` (no checks; ``eta`` unscaled)."""
+  lyap, state = propagate(game, tau, eta, logp, tangent, burn_in=burn_in,
+                          num_iters=num_iters, num_blocks=num_blocks,
+                          algorithm=algorithm)
+  f = state_map(game, tau, eta, algorithm)
+
+  def body(state, _):
+    state = f(state)
+    return state, tuple(algorithm.policy(state))
+
+  state, history = _stacking.scan(body, state, None, length=2 * max_period)
+  logp = tuple(algorithm.policy(state))
   period = detect_period(history, period_tol, max_period)
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
@@ -264,7 +284,7 @@ def _attractor(game, tau, eta, logp, tangent, tol, period_tol, threshold, *,
   if floor_aware:
     tol = jnp.maximum(tol, _tolerance.residual_floor(
         _tolerance.log_size(_stacking.agent_groups(logp)), tau,
-        jnp.asarray(eta, dtype) * game.step_scale, dtype))
+        scaled_eta(game, eta), dtype))
   converged = residual <= tol
   code = classify(converged, period, lyap.exponent, lyap.stderr, threshold)
   return AttractorResult(attractor=code, exponent=lyap.exponent,

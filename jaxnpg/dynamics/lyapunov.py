@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxnpg.core import stacking as _stacking
-from jaxnpg.core.step import npg_update
-from jaxnpg.loop.run import _prepare
+from jaxnpg.core.step import scaled_eta
+from jaxnpg.loop.algorithms import NPG, get_algorithm
+from jaxnpg.loop.run import prepare as prepare_run
 from jaxnpg.core.validation import check_positive_int
 
 
@@ -44,24 +45,30 @@ class LyapunovResult(NamedTuple):
   tangent: tuple[Any, ...]
 
 
-def prepare(game, tau, eta, init, key, tangent):
-  """Eager checks of :func:`lyapunov_exponent`; returns ``(logp, tangent)``."""
+def prepare(game, tau, eta, init, key, tangent, algorithm="npg"):
+  """Eager checks of :func:`lyapunov_exponent`; ``(logp, tangent, algorithm)``."""
   if game.batch_shape:
     raise ValueError(
         f"Got a batch of games of shape {game.batch_shape}; this function takes "
         "one game. Batch with jax.vmap.")
-  logp = _prepare(game, tau, eta, init)
+  algorithm = get_algorithm(algorithm)
+  if algorithm.uses_key:
+    raise ValueError(
+        f"Lyapunov exponents follow a deterministic map; algorithm "
+        f"{algorithm.name!r} draws random samples.")
+  logp = prepare_run(game, tau, eta, init)
+  algorithm.init(game, logp, None)   # the algorithm's own check of the game
   if tangent is None:
     key = jax.random.key(0) if key is None else key
     keys = jax.random.split(key, game.num_agents)
     return logp, tuple(jax.random.normal(k, s, game.dtype)
-                       for k, s in zip(keys, game.policy_shapes))
+                       for k, s in zip(keys, game.policy_shapes)), algorithm
   if (not isinstance(tangent, (tuple, list)) or len(tangent) != game.num_agents
       or any(jnp.shape(v) != s for v, s in zip(tangent, game.policy_shapes))):
     raise ValueError(
         "`tangent` must be a tuple of one array per agent with the log-policy "
         f"shapes {game.policy_shapes}.")
-  return logp, tuple(jnp.asarray(v, game.dtype) for v in tangent)
+  return logp, tuple(jnp.asarray(v, game.dtype) for v in tangent), algorithm
 
 
 def _mask(logp, v):
@@ -83,73 +90,92 @@ def project(logp, v):
                            for lp, t in zip(logp, v)))
 
 
-def npg_map(game, tau, eta):
-  """The NPG step ``logp -> F(logp)`` as a function (no checks; ``eta`` unscaled)."""
-  tau = jnp.asarray(tau, game.dtype)
-  eta_eff = jnp.asarray(eta, game.dtype) * game.step_scale
+def state_map(game, tau, eta, algorithm):
+  """One step of ``algorithm`` as a function ``state -> state`` (``eta`` unscaled).
 
-  def f(logp):
-    logp = tuple(logp)
-    return npg_update(logp, game.payoffs(logp, tau), tau, eta_eff)
+  The map whose exponents, periods and fixed points the dynamics tools study:
+  for NPG, eq. (2) on the log-policy (its state also carries the probabilities).
+  """
+  tau = jnp.asarray(tau, game.dtype)
+  eta = scaled_eta(game, eta)
+
+  def f(state):
+    payoffs = (game.loop_payoffs(algorithm.policy(state),
+                                 algorithm.probs(state), tau)
+               if algorithm.uses_payoffs else None)
+    return algorithm.step(game, state, payoffs, tau=tau, eta=eta)
   return f
 
 
-def propagate(game, tau, eta, logp, tangent, *, burn_in, num_iters, num_blocks):
+def propagate(game, tau, eta, logp, tangent, *, burn_in, num_iters, num_blocks,
+              algorithm=NPG()):
   """Traceable core of :func:`lyapunov_exponent` (no checks; ``eta`` unscaled).
 
+  The trajectory and its tangent live in the algorithm's state (for NPG the
+  log-policy and its probabilities); the tangent's size is measured on its
+  log-policy part, masked on zero-probability actions (whose entries never feed
+  back into the map).
+
   Returns:
-    A :class:`LyapunovResult`.
+    ``(LyapunovResult, final state)``.
   """
   dtype = game.dtype
-  f = npg_map(game, tau, eta)
+  f = state_map(game, tau, eta, algorithm)
+  init = lambda lp: algorithm.init(game, lp, None)
 
   def advance(length):
     def body(carry, _):
-      lp, v, total = carry
-      lp, jv = jax.jvp(f, (tuple(lp),), (tuple(v),))
-      jv = _mask(lp, jv)
-      norm = _norm(jv)
-      v = tuple(t / jnp.where(norm > 0, norm, 1.0) for t in jv)
-      return (lp, v, total + jnp.log(norm)), None
+      state, dstate, total = carry
+      state, jv = jax.jvp(f, (state,), (dstate,))
+      norm = _norm(_mask(algorithm.policy(state), algorithm.policy(jv)))
+      scale = 1.0 / jnp.where(norm > 0, norm, 1.0)
+      dstate = jax.tree_util.tree_map(lambda t: t * scale, jv)
+      return (state, dstate, total + jnp.log(norm)), None
 
-    def run(lp, v):
+    def run(state, dstate):
       # Derived from the state, so that it varies like it under shard_map.
-      zero = jnp.zeros_like(_norm(v), dtype)
-      (lp, v, total), _ = _stacking.scan(body, (lp, v, zero), None,
-                                         length=length)
-      return lp, v, total
+      zero = jnp.zeros_like(_norm(algorithm.policy(dstate)), dtype)
+      (state, dstate, total), _ = _stacking.scan(
+          body, (state, dstate, zero), None, length=length)
+      return state, dstate, total
     return run
 
   v = project(logp, tangent)
   v = tuple(t / _norm(v) for t in v)
-  logp, v, _ = advance(burn_in)(logp, v)
+  state, dstate = jax.jvp(init, (tuple(logp),), (v,))
+  state, dstate, _ = advance(burn_in)(state, dstate)
   block_len, remainder = divmod(num_iters, num_blocks)
 
   def block(carry, _):
-    lp, v, total = advance(block_len)(*carry)
-    return (lp, v), total
+    state, dstate, total = advance(block_len)(*carry)
+    return (state, dstate), total
 
-  (logp, v), sums = _stacking.scan(block, (logp, v), None, length=num_blocks)
-  logp, v, rest = advance(remainder)(logp, v)
+  (state, dstate), sums = _stacking.scan(block, (state, dstate), None,
+                                         length=num_blocks)
+  state, dstate, rest = advance(remainder)(state, dstate)
   exponent = (jnp.sum(sums) + rest) / num_iters
   means = sums / block_len
   if num_blocks > 1:
     stderr = jnp.std(means, ddof=1) / jnp.sqrt(num_blocks)
   else:
     stderr = jnp.full((), jnp.inf, dtype)
+  logp = tuple(algorithm.policy(state))
   finite = jnp.all(jnp.stack([jnp.all(~jnp.isnan(g) & (g != jnp.inf))
                               for g in _stacking.agent_groups(logp)]))
   exponent = jnp.where(finite, exponent, jnp.nan)
   stderr = jnp.where(finite, stderr, jnp.nan)
-  return LyapunovResult(exponent=exponent, logp=tuple(logp), stderr=stderr,
-                        tangent=tuple(v))
+  tangent = _mask(logp, tuple(algorithm.policy(dstate)))
+  return LyapunovResult(exponent=exponent, logp=logp, stderr=stderr,
+                        tangent=tangent), state
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("burn_in", "num_iters", "num_blocks"))
-def _lyapunov(game, tau, eta, logp, tangent, *, burn_in, num_iters, num_blocks):
+@functools.partial(jax.jit, static_argnames=(
+    "burn_in", "num_iters", "num_blocks", "algorithm"))
+def _lyapunov(game, tau, eta, logp, tangent, *, burn_in, num_iters, num_blocks,
+              algorithm):
   return propagate(game, tau, eta, logp, tangent, burn_in=burn_in,
-                   num_iters=num_iters, num_blocks=num_blocks)
+                   num_iters=num_iters, num_blocks=num_blocks,
+                   algorithm=algorithm)[0]
 
 
 def check_lengths(num_iters, burn_in, num_blocks):
@@ -162,7 +188,8 @@ def check_lengths(num_iters, burn_in, num_blocks):
 
 def lyapunov_exponent(game, tau, eta, num_iters: int, *, init=None,
                       burn_in: int = 1000, key=None, tangent=None,
-                      num_blocks: int = 10) -> LyapunovResult:
+                      num_blocks: int = 10,
+                      algorithm="npg") -> LyapunovResult:
   """Largest Lyapunov exponent of the NPG map along the trajectory from ``init``.
 
   .. math::
@@ -194,6 +221,11 @@ def lyapunov_exponent(game, tau, eta, num_iters: int, *, init=None,
       ``key``); projected as above.
     num_blocks: ``B``, blocks of ``T // B`` steps whose mean log-growths give the
       standard error (static; capped at ``T``).
+    algorithm: the map whose exponent is measured: ``"npg"`` (default) or any
+      deterministic algorithm (``jaxnpg.ALGORITHMS`` or an
+      :class:`jaxnpg.Algorithm`; static). The tangent then lives in the
+      algorithm's state (e.g. an optimizer's moments) and is measured on its
+      log-policy part.
 
   Returns:
     A :class:`LyapunovResult`.
@@ -210,6 +242,8 @@ def lyapunov_exponent(game, tau, eta, num_iters: int, *, init=None,
     (True, True)
   """
   num_iters, burn_in, num_blocks = check_lengths(num_iters, burn_in, num_blocks)
-  logp, tangent = prepare(game, tau, eta, init, key, tangent)
+  logp, tangent, algorithm = prepare(game, tau, eta, init, key, tangent,
+                                     algorithm)
   return _lyapunov(game, tau, eta, logp, tangent, burn_in=burn_in,
-                   num_iters=num_iters, num_blocks=num_blocks)
+                   num_iters=num_iters, num_blocks=num_blocks,
+                   algorithm=algorithm)

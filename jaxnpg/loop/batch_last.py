@@ -122,20 +122,22 @@ def _merge_last(out, size, xp=jnp):
 
 
 def _map_batched(fn, out):
-  """``fn`` on every batched field of a RunResult."""
+  """``fn`` on every batched field of a RunResult (all but ``iterations``)."""
   return out._replace(logp=tuple(map(fn, out.logp)), qre_gap=fn(out.qre_gap),
                       ne_gap=fn(out.ne_gap), status=fn(out.status),
-                      tol=fn(out.tol), floor=fn(out.floor))
+                      tol=fn(out.tol), floor=fn(out.floor),
+                      state=jax.tree_util.tree_map(fn, out.state))
 
 
-def _cells(treedef, leaves):
-  form, tau, eta, logp, _, tol = jax.tree_util.tree_unflatten(treedef, leaves)
-  return batch_of(form, tau, eta, logp, tol)
+def _cells(treedef, leaves, algorithm):
+  form, tau, eta, logp, _, tol, state = jax.tree_util.tree_unflatten(
+      treedef, leaves)
+  return batch_of(form, tau, eta, logp, tol, state, algorithm)
 
 
-def _blocked(run, treedef, leaves):
+def _blocked(run, treedef, leaves, algorithm):
   """``run(*leaves)`` in blocks of about ``BLOCK_CELLS`` cells (``lax.map``)."""
-  batch = _cells(treedef, leaves)
+  batch = _cells(treedef, leaves, algorithm)
   size = batch[-1]
   per_block = max(1, BLOCK_CELLS // max(1, math.prod(batch[:-1])))
   if size <= per_block:
@@ -162,7 +164,7 @@ def _part_program(treedef, avals, statics):
                    num_iters=num_iters, record_every=record_every,
                    algorithm=algorithm)
 
-  fn = jax.jit(lambda *leaves: _blocked(run, treedef, leaves))
+  fn = jax.jit(lambda *leaves: _blocked(run, treedef, leaves, algorithm))
   return compile_for_cpu(fn.lower(*avals))
 
 
@@ -185,7 +187,8 @@ def _threaded(treedef, leaves, statics):
   :func:`_part_program` on each part from its own thread and joins the results
   along the same axis (``iterations`` is shared by all parts).
   """
-  batch = _cells(treedef, leaves)
+  batch = _cells(treedef, leaves, statics[2])
+  _remember_key_impls(leaves)
   size = batch[-1]
   parts = max(1, min(cores(), size, math.prod(batch) // BLOCK_CELLS))
   per = -(-size // parts)
@@ -202,7 +205,7 @@ def _threaded(treedef, leaves, statics):
   def host(*words):
     arrays = [_from_words(w, x) for w, x in zip(words, leaves)]
 
-    pieces = [_split_last(x, parts, np) if a else x
+    pieces = [_split_last(x, parts, jnp if _is_key(x.dtype) else np) if a else x
               for x, a in zip(arrays, along)]
 
     def part(i):   # in a pool thread: JAX's x64 setting is per thread
@@ -225,33 +228,62 @@ def _threaded(treedef, leaves, statics):
 # A callback's arguments and results cross as numpy arrays converted under the
 # *callback thread's* x64 setting, which can be off while the caller runs under
 # `jax.enable_x64()` (a float64 would then arrive as float32). 64-bit arrays
-# therefore cross as pairs of uint32 words, which no setting converts.
+# therefore cross as pairs of uint32 words, which no setting converts. Typed
+# PRNG keys (an extended dtype numpy has no name for) cross as their key data
+# and are wrapped again on the other side.
+
+
+def _is_key(dtype) -> bool:
+  return jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def _wide(dtype) -> bool:
-  return np.dtype(dtype).itemsize == 8
+  return not _is_key(dtype) and np.dtype(dtype).itemsize == 8
 
 
 def _to_words(x):
+  if _is_key(x.dtype):
+    return jax.random.key_data(x)
   return lax.bitcast_convert_type(x, jnp.uint32) if _wide(x.dtype) else x
 
 
 def _from_words_traced(w, aval):
+  if _is_key(aval.dtype):
+    return jax.random.wrap_key_data(w, impl=_key_impl(aval))
   return lax.bitcast_convert_type(w, aval.dtype) if _wide(aval.dtype) else w
 
 
+_KEY_IMPLS: dict = {}   # str(key dtype) -> its PRNG implementation
+
+
+def _remember_key_impls(leaves) -> None:
+  for x in leaves:
+    if _is_key(x.dtype):
+      _KEY_IMPLS[str(x.dtype)] = jax.random.key_impl(x)
+
+
+def _key_impl(aval):
+  return _KEY_IMPLS[str(aval.dtype)]
+
+
 def _words_aval(aval):
+  if _is_key(aval.dtype):
+    return jax.eval_shape(jax.random.key_data, aval)
   if _wide(aval.dtype):
     return jax.ShapeDtypeStruct(aval.shape + (2,), np.uint32)
   return aval
 
 
 def _to_words_host(x):
+  if _is_key(x.dtype):
+    return np.asarray(jax.random.key_data(x))
   x = np.ascontiguousarray(x)
   return x.view(np.uint32).reshape(x.shape + (2,)) if _wide(x.dtype) else x
 
 
 def _from_words(w, like):
+  if _is_key(like.dtype):
+    return jax.random.wrap_key_data(w, impl=_key_impl(like))
   w = np.ascontiguousarray(w)
   if _wide(like.dtype):
     return w.view(np.dtype(like.dtype)).reshape(w.shape[:-1])
@@ -276,12 +308,12 @@ def loop_fn(treedef, num_iters, record_every, algorithm, threads):
     form = jax.tree_util.tree_unflatten(treedef, leaves)[0]
     if not form.batch_last or not _on_cpu():
       return run(*leaves)
-    batch = _cells(treedef, leaves)
+    batch = _cells(treedef, leaves, algorithm)
     if not batch:
       return run(*leaves)
     if threads and cores() > 1 and math.prod(batch) >= MIN_THREADED_CELLS:
       return _threaded(treedef, leaves, statics)
-    return _blocked(run, treedef, leaves)
+    return _blocked(run, treedef, leaves, algorithm)
 
   loop = custom_batching.custom_vmap(body)
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
+from jaxnpg.core.step import scaled_eta
 from jaxnpg.loop.verdict import verdict
 
 # Fraction of a run's records fitted for the "stalled" test (as in jaxnpg.sweep).
@@ -45,6 +46,10 @@ class RunResult(NamedTuple):
       default rule of :mod:`jaxnpg.core.tolerance` at the final iterate).
     floor: scalar, the dtype's rounding floor of the QRE-gap at the final
       iterate; when it exceeds ``tol`` the dtype cannot resolve ``tol`` here.
+    state: the algorithm's whole state after ``num_iters`` steps (a pytree:
+      NPG's ``(logp, probs)``, an optax optimizer's ``opt_state``, a sampler's
+      key stream and step counter); ``run(..., init_state=state)`` continues
+      from it exactly.
   """
   logp: tuple[Any, ...]
   qre_gap: jax.Array
@@ -53,6 +58,7 @@ class RunResult(NamedTuple):
   status: jax.Array
   tol: jax.Array
   floor: jax.Array
+  state: Any = None
 
 
 def tol_and_floor(game, payoffs, tau, eta, tol=None):
@@ -67,8 +73,10 @@ def tol_and_floor(game, payoffs, tau, eta, tol=None):
       _tolerance.log_max_actions(game.policy_shapes), game.dtype, tol)
 
 
-def batch_of(form, tau, eta, logp, tol):
+def batch_of(form, tau, eta, logp, tol, state=None, algorithm=None):
   """The broadcast batch shape of the loop's inputs (batch axes trailing)."""
+  if state is not None:
+    logp = algorithm.policy(state)
   shapes = [form.batch_shape, jnp.shape(tau), jnp.shape(eta)]
   shapes += [jnp.shape(lp)[1:] for lp in logp]
   if tol is not None:
@@ -76,15 +84,33 @@ def batch_of(form, tau, eta, logp, tol):
   return jnp.broadcast_shapes(*shapes)
 
 
-def iterate(form, tau, eta, logp, key, tol, *, num_iters, record_every,
-            algorithm):
-  """``num_iters`` steps of ``algorithm`` on a loop form, records and verdict."""
+def _full_batch(state, batch):
+  """Every state leaf broadcast to the full trailing ``batch`` (batch-last)."""
+  nb = len(batch)
+
+  def full(x):
+    if nb and (jnp.ndim(x) < nb or any(
+        d not in (1, b) for d, b in zip(jnp.shape(x)[-nb:], batch))):
+      raise ValueError(
+          f"A batch-last algorithm's state leaves must end in the batch axes "
+          f"{batch}; got a leaf of shape {jnp.shape(x)}.")
+    return jnp.broadcast_to(x, jnp.shape(x)[:jnp.ndim(x) - nb] + batch)
+  return jax.tree_util.tree_map(full, state)
+
+
+def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
+            record_every, algorithm):
+  """``num_iters`` steps of ``algorithm`` on a loop form, records and verdict.
+
+  The loop starts from ``state`` when given (a state handed back by an earlier
+  run), else from ``algorithm.init(form, logp, key)``.
+  """
   dtype = form.dtype
   tau = jnp.asarray(tau, dtype)
-  eta = jnp.asarray(eta, dtype) * form.step_scale
+  eta = scaled_eta(form, eta)
   logp = tuple(jnp.asarray(lp, dtype) for lp in logp)
   if form.batch_last:  # the carried policy takes the full (broadcast) batch
-    batch = batch_of(form, tau, eta, logp, tol)
+    batch = batch_of(form, tau, eta, logp, tol, state, algorithm)
     logp = tuple(jnp.broadcast_to(lp, lp.shape[:1] + batch) for lp in logp)
   else:
     batch = ()
@@ -124,7 +150,10 @@ def iterate(form, tau, eta, logp, key, tol, *, num_iters, record_every,
   # (the initial record, computed once; dropped below).
   num_blocks = num_iters // record_every
   remainder = num_iters - num_blocks * record_every
-  state = algorithm.init(form, logp, key)
+  if state is None:
+    state = algorithm.init(form, logp, key)
+  if form.batch_last:
+    state = _full_batch(state, batch)
   carry = (state, record_of(state, payoffs_of(state)))
   carry, (qre, ne) = _stacking.scan(block(record_every), carry, None,
                                     length=num_blocks)
@@ -147,4 +176,5 @@ def iterate(form, tau, eta, logp, key, tol, *, num_iters, record_every,
   status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
                    tail=VERDICT_TAIL, num_iters=num_iters).status
   return RunResult(logp=tuple(logp), qre_gap=qre, ne_gap=ne,
-                   iterations=iterations, status=status, tol=tol, floor=floor)
+                   iterations=iterations, status=status, tol=tol, floor=floor,
+                   state=state)

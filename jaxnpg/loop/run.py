@@ -13,18 +13,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxnpg.core import gaps as _gaps
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
+from jaxnpg.core.policy import uniform_policy
+from jaxnpg.core.step import scaled_eta
+from jaxnpg.core.validation import (check_eta, check_policy, check_positive_int,
+                                    check_tau, check_tol, is_concrete)
 from jaxnpg.loop.algorithms import NPG, get_algorithm
 from jaxnpg.loop.batch_last import loop_fn
 from jaxnpg.loop.iterate import RunResult, tol_and_floor
-from jaxnpg.core.policy import uniform_policy
-from jaxnpg.loop.status import Status
-from jaxnpg.core.validation import (check_eta, check_policy, check_positive_int,
-                                check_tau, is_concrete)
+from jaxnpg.loop.verdict import decide
 
 
 class SolveResult(NamedTuple):
@@ -43,6 +43,8 @@ class SolveResult(NamedTuple):
       floor, which lies above ``tol``).
     tol: scalar, the tolerance used.
     floor: scalar, the rounding floor of the measure at the last iterate.
+    state: the algorithm's whole state at the last iterate (see
+      :attr:`RunResult.state`); ``solve(..., init_state=state)`` goes on from it.
   """
   logp: tuple[Any, ...]
   num_iters: jax.Array
@@ -53,12 +55,13 @@ class SolveResult(NamedTuple):
   status: jax.Array
   tol: jax.Array
   floor: jax.Array
+  state: Any = None
 
 
 MEASURES = ("residual", "qre_gap")
 
 
-def _prepare(game, tau, eta, init):
+def prepare(game, tau, eta, init):
   """Checks shared by run and solve; returns the initial policy."""
   if game.batch_shape:
     raise ValueError(
@@ -77,8 +80,32 @@ def _prepare(game, tau, eta, init):
   return tuple(jnp.asarray(lp, game.dtype) for lp in init)
 
 
+def check_state(algorithm, game, logp, key, init_state):
+  """The algorithm's check of the game and key, and of a given ``init_state``.
+
+  Without ``init_state``, ``algorithm.init`` runs once on the concrete inputs
+  (it raises ``ValueError`` where the game or key does not suit it). With one,
+  its structure, shapes and dtypes must be those of ``algorithm.init``'s state
+  (checked abstractly; the key is then not needed: the state carries it).
+  """
+  if init_state is None:
+    algorithm.init(game, logp, key)
+    return
+  if key is None and algorithm.uses_key:
+    key = jax.random.key(0)
+  want = jax.eval_shape(lambda: algorithm.init(game, logp, key))
+  got = jax.eval_shape(lambda: init_state)
+  spec = lambda t: jax.tree_util.tree_map(lambda x: (x.shape, str(x.dtype)), t)
+  if (jax.tree_util.tree_structure(want) != jax.tree_util.tree_structure(got)
+      or spec(want) != spec(got)):
+    raise ValueError(
+        f"`init_state` is not a state of the {algorithm.name} algorithm on this "
+        f"game: expected {spec(want)}, got {spec(got)}. Pass the `state` of an "
+        "earlier RunResult or SolveResult of the same algorithm and game.")
+
+
 def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
-        algorithm="npg", key=None, tol=None) -> RunResult:
+        algorithm="npg", key=None, tol=None, init_state=None) -> RunResult:
   """Run ``num_iters`` NPG steps from ``init`` and record the gaps (lax.scan).
 
   Each step's marginal payoffs are computed once and serve both the recorded gaps
@@ -101,6 +128,11 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
     tol: QRE-gap tolerance of the verdict, ``> 0`` (default: the rule of
       ``jaxnpg.sweep``, ``1e-6 * (max|rbar| + tau log A)`` at the final iterate,
       the same in every dtype).
+    init_state: the algorithm's state to start from, e.g. ``res.state`` of an
+      earlier run of the same algorithm on the same game (then ``init`` and
+      ``key`` are not used): ``run(n1)`` then ``run(n2, init_state=...)``
+      ends exactly where ``run(n1 + n2)`` does, optimizer moments, memory and
+      key streams included.
 
   Returns:
     A :class:`RunResult`.
@@ -117,17 +149,19 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
   num_iters = check_positive_int(num_iters, "num_iters", allow_zero=True)
   record_every = check_positive_int(record_every, "record_every")
   algorithm = get_algorithm(algorithm)
-  logp = _prepare(game, tau, eta, init)
+  logp = prepare(game, tau, eta, init)
   check_tol(tol)
-  algorithm.init(game, logp, key)  # checks the algorithm's needs (key, game)
-  return _run(game, tau, eta, logp, key, tol, num_iters=num_iters,
-              record_every=record_every, algorithm=algorithm)
+  check_state(algorithm, game, logp, key, init_state)
+  return run_loop(game, tau, eta, logp, key, tol, init_state,
+                  num_iters=num_iters, record_every=record_every,
+                  algorithm=algorithm)
 
 
 @functools.partial(jax.jit, static_argnames=(
     "num_iters", "record_every", "algorithm", "batch_last", "threads"))
-def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
-         algorithm=NPG(), batch_last=True, threads=True):
+def run_loop(game, tau, eta, logp, key=None, tol=None, state=None, *,
+             num_iters, record_every, algorithm=NPG(), batch_last=True,
+             threads=True):
   """The loop on one game (``jax.vmap`` it to batch; see :mod:`jaxnpg.loop.batch_last`).
 
   The loop iterates the game's loop form when the algorithm works batch-last,
@@ -136,24 +170,14 @@ def _run(game, tau, eta, logp, key=None, tol=None, *, num_iters, record_every,
   batch in the caller's program on CPU (``jaxnpg.sweep`` runs its own threads).
   """
   form = (game.loop_form() if batch_last and algorithm.batch_last else game)
-  leaves, treedef = jax.tree_util.tree_flatten((form, tau, eta, logp, key, tol))
+  leaves, treedef = jax.tree_util.tree_flatten(
+      (form, tau, eta, logp, key, tol, state))
   return loop_fn(treedef, num_iters, record_every, algorithm, threads)(*leaves)
 
 
-def check_tol(tol) -> None:
-  """Raise ``ValueError`` unless ``tol`` is None or a finite scalar ``> 0``."""
-  if tol is None or not is_concrete(tol):
-    return
-  arr = np.asarray(tol)
-  if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-    raise ValueError(f"`tol` must be a scalar number, got {tol!r}.")
-  value = float(arr)
-  if not (value > 0 and value < float("inf")):
-    raise ValueError(f"`tol` must be a finite number > 0, got {tol}.")
-
-
 def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
-          measure: str = "residual", algorithm="npg", key=None) -> SolveResult:
+          measure: str = "residual", algorithm="npg", key=None,
+          init_state=None) -> SolveResult:
   """Iterate NPG until the stopping measure is ``<= tol`` (lax.while_loop).
 
   The default measure is the fixed-point residual
@@ -183,6 +207,7 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
     measure: ``"residual"`` (default) or ``"qre_gap"`` (static).
     algorithm: as in :func:`run` (static).
     key: ``jax.random`` key for stochastic algorithms.
+    init_state: the algorithm's state to start from (as in :func:`run`).
 
   Returns:
     A :class:`SolveResult`.
@@ -198,20 +223,20 @@ def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
   if measure not in MEASURES:
     raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}.")
   algorithm = get_algorithm(algorithm)
-  logp = _prepare(game, tau, eta, init)
+  logp = prepare(game, tau, eta, init)
   check_tol(tol)
-  algorithm.init(game, logp, key)
-  return _solve(game, tau, eta, tol, logp, key, max_iters=max_iters,
+  check_state(algorithm, game, logp, key, init_state)
+  return _solve(game, tau, eta, tol, logp, key, init_state, max_iters=max_iters,
                 measure=measure, algorithm=algorithm)
 
 
 @functools.partial(
     jax.jit, static_argnames=("max_iters", "measure", "algorithm"))
-def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
-           algorithm=NPG()):
+def _solve(game, tau, eta, tol, logp, key=None, state=None, *, max_iters,
+           measure, algorithm=NPG()):
   dtype = game.dtype
   tau = jnp.asarray(tau, dtype)
-  eta = jnp.asarray(eta, dtype) * game.step_scale
+  eta = scaled_eta(game, eta)
 
   def tol_floor(logp, payoffs):
     if measure == "qre_gap":
@@ -240,19 +265,16 @@ def _solve(game, tau, eta, tol, logp, key=None, *, max_iters, measure,
     payoffs = game.payoffs(logp, tau)
     return k + 1, state, payoffs, evaluate(logp, payoffs)
 
+  state = algorithm.init(game, logp, key) if state is None else state
+  logp = algorithm.policy(state)
   payoffs = game.payoffs(logp, tau)
-  carry = (jnp.zeros((), jnp.int32), algorithm.init(game, logp, key), payoffs,
-           evaluate(logp, payoffs))
+  carry = (jnp.zeros((), jnp.int32), state, payoffs, evaluate(logp, payoffs))
   k, state, payoffs, m = _stacking.while_loop(cond, body, carry)
   logp = algorithm.policy(state)
   qre, ne = game.loop_gaps(logp, None, payoffs, tau)
   t, floor = tol_floor(logp, payoffs)
   finite = ~jnp.isnan(m) & jnp.isfinite(qre) & jnp.isfinite(ne)
-  converged = finite & (m <= t)
-  status = jnp.where(
-      ~finite, Status.BLEW_UP,
-      jnp.where(converged, Status.CONVERGED,
-                jnp.where(m <= floor, Status.AT_FLOOR, Status.NOT_CONVERGED)))
-  return SolveResult(logp=logp, num_iters=k, converged=converged, measure=m,
-                     qre_gap=qre, ne_gap=ne, status=status.astype(jnp.int8),
-                     tol=t, floor=floor)
+  status = decide(finite, m <= t, m <= floor)
+  return SolveResult(logp=logp, num_iters=k, converged=finite & (m <= t),
+                     measure=m, qre_gap=qre, ne_gap=ne, status=status, tol=t,
+                     floor=floor, state=state)

@@ -5,7 +5,8 @@ tolerance was met by a finite value. A non-finite gap or policy is ``BLEW_UP``
 (never a gap of 0). When the dtype's rounding floor for the cell lies above the
 tolerance and the measure reached that floor, the verdict is ``AT_FLOOR``: neither
 converged (the tolerance was not met) nor not converged (nothing more can be gained
-in this dtype).
+in this dtype). Each code's name and meaning are written here once; the command
+line, plots and tables read them from :class:`Status`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ class Status(enum.IntEnum):
     AT_FLOOR: above ``tol`` but at or below the dtype's rounding floor for the
       cell, which lies above ``tol``: this dtype cannot resolve ``tol`` here
       (use float64 or a larger ``tol``).
+
+  Example:
+    >>> import jaxnpg
+    >>> s = jaxnpg.Status(4)
+    >>> s.name, s.label
+    ('AT_FLOOR', 'at the rounding floor')
+    >>> s.description.startswith("above tol")
+    True
   """
 
   CONVERGED = 0
@@ -37,8 +46,28 @@ class Status(enum.IntEnum):
   @property
   def label(self) -> str:
     """The human-readable name (``STATUS_NAMES[code]``)."""
-    return STATUS_NAMES[int(self)]
+    return _TEXTS[self][0]
+
+  @property
+  def description(self) -> str:
+    """What the code means, in one line (tables, legends, help texts)."""
+    return _TEXTS[self][1]
 
 
-STATUS_NAMES = ("converged", "not converged", "blew up", "stalled",
-                "at the rounding floor")
+_TEXTS = {
+    Status.CONVERGED: ("converged", "final QRE-gap <= tol"),
+    Status.NOT_CONVERGED: (
+        "not converged", "finite and still falling, but above tol at the end "
+        "(more iterations may help)"),
+    Status.BLEW_UP: (
+        "blew up", "a gap or policy became NaN or infinite (step size too "
+        "large)"),
+    Status.STALLED: (
+        "stalled", "above tol, and the gap fell by less than a factor 2 over "
+        "the fitted tail: not heading to tol"),
+    Status.AT_FLOOR: (
+        "at the rounding floor", "above tol but at the dtype's rounding floor, "
+        "which lies above tol (use float64 or a larger tol)"),
+}
+
+STATUS_NAMES = tuple(s.label for s in Status)

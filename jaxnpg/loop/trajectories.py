@@ -58,7 +58,9 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
     record_every: record the gaps every this many iterations.
     chunks: split the iterations into about this many compiled calls.
     algorithm: as in ``jaxnpg.run``. Stochastic algorithms need ``key``; then
-      every pair and chunk draws from its own stream (folded from ``key``).
+      every pair draws from its own stream (split from ``key``). Each chunk
+      goes on from the state the last one handed back (``RunResult.state``),
+      so the result does not depend on the number of chunks.
     key: ``jax.random`` key.
     tol: QRE-gap tolerance of the verdicts (default: ``jaxnpg.run``'s rule).
     on_chunk: called with the number of iterations done after each chunk.
@@ -77,22 +79,29 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
   algorithm = get_algorithm(algorithm)
   if key is None and algorithm.uses_key:
     raise ValueError("A stochastic algorithm needs `key=`.")
-  batched = jax.jit(
-      jax.vmap(lambda t, e, lp, k, n: run(game, t, e, n, init=lp,
-                                          record_every=record_every,
-                                          algorithm=algorithm, key=k, tol=tol),
-               in_axes=(0, 0, 0, 0, None)),
-      static_argnums=4)
-  base = jax.random.key(0) if key is None else key
-  logp = tuple(jnp.broadcast_to(jnp.asarray(lp, game.dtype),
-                                (len(taus),) + tuple(jnp.shape(lp)))
-               for lp in init)
-  done, qre, ne, ks = 0, [], [], []
+  first = jax.jit(
+      jax.vmap(lambda t, e, k, n: run(game, t, e, n, init=init,
+                                      record_every=record_every,
+                                      algorithm=algorithm, tol=tol,
+                                      key=k if algorithm.uses_key else None),
+               in_axes=(0, 0, 0, None)),
+      static_argnums=3)
+  more = jax.jit(
+      jax.vmap(lambda t, e, s, n: run(game, t, e, n, init=init,
+                                      record_every=record_every,
+                                      algorithm=algorithm, tol=tol,
+                                      init_state=s),
+               in_axes=(0, 0, 0, None)),
+      static_argnums=3)
+  keys = (jax.random.split(key, len(taus)) if algorithm.uses_key
+          else jnp.zeros((len(taus),)))
+  init = tuple(jnp.asarray(lp, game.dtype) for lp in init)
+  done, qre, ne, ks, state = 0, [], [], [], None
   while True:
     n = min(per_chunk, num_iters - done)
-    keys = jax.random.split(jax.random.fold_in(base, done), len(taus))
-    res = batched(tau_arr, eta_arr, logp, keys, n)
-    logp = res.logp
+    res = (first(tau_arr, eta_arr, keys, n) if state is None
+           else more(tau_arr, eta_arr, state, n))
+    state, logp = res.state, res.logp
     keep = slice(None) if done == 0 else slice(1, None)  # drop repeated boundary
     qre.append(np.asarray(res.qre_gap)[:, keep])
     ne.append(np.asarray(res.ne_gap)[:, keep])

@@ -37,6 +37,26 @@ class Verdict(NamedTuple):
   monotone: jax.Array
 
 
+def decide(finite, met, at_floor, stalled=False):
+  """The one status ladder: ``BLEW_UP``, ``CONVERGED``, ``AT_FLOOR``, ``STALLED``,
+  else ``NOT_CONVERGED`` (int8, elementwise).
+
+  Args:
+    finite: every recorded value is finite.
+    met: the measure met the tolerance.
+    at_floor: the measure is at or below the dtype's rounding floor.
+    stalled: no progress towards the tolerance (``verdict``'s test on the
+      records; False for a single measurement, as in ``solve``).
+  """
+  status = jnp.where(
+      ~finite, Status.BLEW_UP,
+      jnp.where(met, Status.CONVERGED,
+                jnp.where(at_floor, Status.AT_FLOOR,
+                          jnp.where(stalled, Status.STALLED,
+                                    Status.NOT_CONVERGED))))
+  return status.astype(jnp.int8)
+
+
 def verdict(qre, ne, iterations, *, tol, floor, tail: float,
             num_iters: int) -> Verdict:
   """The verdict of one run from its recorded gaps.
@@ -75,18 +95,11 @@ def verdict(qre, ne, iterations, *, tol, floor, tail: float,
   later, earlier = qre[1:], qre[:-1]
   monotone = finite & jnp.all((later <= earlier) | (later <= rate_floor),
                               axis=0)
-  converged = finite & (qre[-1] <= tol)
-  at_floor = finite & ~converged & (qre[-1] <= floor)
   span = tail * num_iters
   stalled = ~jnp.isfinite(rate) | (span * jnp.log(rate) > jnp.log(0.5))
-  status = jnp.where(
-      ~finite, Status.BLEW_UP,
-      jnp.where(converged, Status.CONVERGED,
-                jnp.where(at_floor, Status.AT_FLOOR,
-                          jnp.where(stalled, Status.STALLED,
-                                    Status.NOT_CONVERGED))))
+  status = decide(finite, qre[-1] <= tol, qre[-1] <= floor, stalled)
   nan = jnp.asarray(jnp.nan, dtype)
-  return Verdict(status=status.astype(jnp.int8),
+  return Verdict(status=status,
                  qre_gap=jnp.where(finite, qre[-1], nan),
                  ne_gap=jnp.where(finite, ne[-1], nan),
                  iterations_to_tol=iters_to_tol,

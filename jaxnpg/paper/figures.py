@@ -14,7 +14,7 @@ import os
 import jax
 import numpy as np
 
-from jaxnpg.viz import plots as _plots
+from jaxnpg import viz as _plots
 from jaxnpg.games.families import make_game
 from jaxnpg.core.policy import random_policy
 from jaxnpg.core.step_sizes import paper_eta

@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxnpg.sweeps import atlas as _atlas
 from jaxnpg.paper import figures as _paper
-from jaxnpg.viz import plots as _plots
+from jaxnpg import viz as _plots
 from jaxnpg import theory
 from jaxnpg.games.families import make_game
 from jaxnpg.sweeps.run import sweep

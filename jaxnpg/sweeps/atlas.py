@@ -24,16 +24,14 @@ import os
 import pathlib
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg import theory
 from jaxnpg.dynamics.attractors import Attractor
-from jaxnpg.sweeps.store import load_sweep
+from jaxnpg.sweeps.config import SweepConfig
 from jaxnpg.sweeps.results import SweepResult
-from jaxnpg.sweeps.seeding import family_game
-from jaxnpg.sweeps.run import _sweep
+from jaxnpg.sweeps.run import run_sweep
+from jaxnpg.sweeps.store import load_sweep
 
 ATLAS_FILE = "atlas.json"
 ATLAS_FORMAT = "jaxnpg-atlas/1"
@@ -250,32 +248,37 @@ def atlas(family: str = "covariant", *, num_actions, values, taus,
             "folders": [_folder(option, k) for k in range(vals.size)]}
   if out is not None:
     _open_atlas_folder(pathlib.Path(out), params)
-  sweeps = []
-  for k, v in enumerate(vals.tolist()):
-    res = _sweep(
-        family=family, num_actions=num_actions, num_games=num_games, seed=seed,
-        family_options={**base, option: v}, taus=taus,
-        etas=etas, num_iters=num_iters, lyapunov=lyapunov,
-        num_inits=num_inits if lyapunov else None, burn_in=burn_in,
-        max_period=max_period,
-        out=None if out is None else os.path.join(out, _folder(option, k)),
-        quiet=quiet, on_chunk=None, traced_options=(option,),
-        **_sweep_defaults(sweep_options))
-    sweeps.append(res)
+  fields, layout = _split_options(sweep_options)
+  configs = [SweepConfig(
+      family=family, num_actions=num_actions, num_games=num_games, seed=seed,
+      family_options={**base, option: v}, taus=taus, etas=etas,
+      num_iters=num_iters, lyapunov=lyapunov,
+      num_inits=num_inits if lyapunov else None,
+      burn_in=burn_in if lyapunov else None, max_period=max_period, **fields)
+      for v in vals.tolist()]
+  sweeps = [run_sweep(
+      config, out=None if out is None else os.path.join(out, _folder(option, k)),
+      quiet=quiet, traced_options=(option,), **layout)
+      for k, config in enumerate(configs)]
   return _assemble(option, vals, sweeps, params)
 
 
-def _sweep_defaults(options: dict) -> dict:
-  """The keywords of ``_sweep`` that ``atlas`` does not set, with sweep defaults."""
-  defaults = dict(game=None, init="random", eta_multipliers=None, tol=None,
-                  record_every=None, trajectory_points=0, tail=0.5,
-                  method="auto", chunk_games=None, memory_budget=None,
-                  devices=None, algorithm="npg", num_seeds=None)
-  unknown = sorted(set(options) - set(defaults) - {"game"})
-  if unknown or "game" in options:
-    raise ValueError(f"atlas() does not take {sorted(set(unknown) | ({'game'} & set(options)))}; "
-                     f"it takes the sweep options {sorted(set(defaults) - {'game'})}.")
-  return {**defaults, **options}
+# The sweep options atlas() passes on: SweepConfig fields it does not set, and
+# the layout options of run_sweep.
+_CONFIG_OPTIONS = ("init", "eta_multipliers", "tol", "record_every",
+                   "trajectory_points", "tail", "method", "algorithm",
+                   "num_seeds", "dtype")
+_LAYOUT_OPTIONS = ("chunk_games", "memory_budget", "devices")
+
+
+def _split_options(options: dict) -> tuple[dict, dict]:
+  """``(config fields, layout options)`` of atlas()'s ``**sweep_options``."""
+  unknown = sorted(set(options) - set(_CONFIG_OPTIONS) - set(_LAYOUT_OPTIONS))
+  if unknown:
+    raise ValueError(f"atlas() does not take {unknown}; it takes the sweep "
+                     f"options {sorted(_CONFIG_OPTIONS + _LAYOUT_OPTIONS)}.")
+  return ({k: v for k, v in options.items() if k in _CONFIG_OPTIONS},
+          {k: v for k, v in options.items() if k in _LAYOUT_OPTIONS})
 
 
 def _assemble(option, vals, sweeps, params) -> AtlasResult:
@@ -350,16 +353,10 @@ def predicted_boundary(result: AtlasResult, *, max_games: int = 32,
   Returns:
     ``(R, E)`` float array.
   """
-  a = result.attrs
   taus = np.asarray(result.tau, dtype=np.float64)
   out = []
-  for k, v in enumerate(result.values):
-    res = result.sweeps[k]
-    count = min(int(res.shape[0]), int(max_games))
-    opts = {**(a.get("family_options") or {}), result.option: float(v)}
-    games, _ = jax.vmap(lambda i: family_game(
-        a["family"], int(a["seed"]), i, result.num_actions, opts))(
-            jnp.arange(count))
+  for res in result.sweeps:
+    games = res.games(min(int(res.shape[0]), int(max_games)))
     b = theory.predicted_boundary(games, taus, np.asarray(res.step_size),
                                   **qre_options)
     tau_b = np.asarray(b.tau, dtype=np.float64)                  # (G, E)

@@ -1,6 +1,6 @@
 """The compiled chunk of a sweep: one jitted call for a chunk of games.
 
-Every cell runs the one NPG loop of :func:`jaxnpg.run` (``jaxnpg.loop.run._run``
+Every cell runs the one NPG loop of :func:`jaxnpg.run` (``jaxnpg.loop.run.run_loop``
 under ``vmap``). Where the game has a batch-last loop form (small dense games) and
 the algorithm works on it (NPG, optimistic NPG), the loop's ``custom_vmap`` rule
 runs the whole block as one loop with the batch axes last (``method="dense"``);
@@ -22,15 +22,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxnpg.core.policy import random_policy
+from jaxnpg.core.step import unscaled_eta
 from jaxnpg.dynamics import attractors as _attractors
 from jaxnpg.loop.algorithms import NPG
-from jaxnpg.core.policy import random_policy
+from jaxnpg.loop.batch_last import compile_for_cpu
+from jaxnpg.loop.run import run_loop
+from jaxnpg.loop.verdict import verdict
+from jaxnpg.sweeps.plan import ChunkKey
 from jaxnpg.sweeps.results import record_iterations
 from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
-from jaxnpg.loop.batch_last import compile_for_cpu
-from jaxnpg.loop.run import _run
-from jaxnpg.sweeps.plan import Plan
-from jaxnpg.loop.verdict import verdict
 
 
 def _summarize(qre, ne, iterations, *, tol, floor, tail, num_iters, traj_idx):
@@ -63,10 +64,10 @@ def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
   """
   def one(g, lp, k, t, e):
     if per_scale:
-      e = e / g.step_scale
-    res = _run(g, t, e, lp, k, tol, num_iters=num_iters,
-               record_every=record_every, algorithm=algorithm, batch_last=dense,
-               threads=False)
+      e = unscaled_eta(g, e)
+    res = run_loop(g, t, e, lp, k, tol, num_iters=num_iters,
+                   record_every=record_every, algorithm=algorithm,
+                   batch_last=dense, threads=False)
     return res.qre_gap, res.ne_gap, res.tol, res.floor
   tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
   if keys is None:
@@ -79,7 +80,7 @@ def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
 
 
 def _atlas_cells(game, logp, indices, seed, tau, eta, *, num_inits, num_iters,
-                 burn_in, max_period, per_scale):
+                 burn_in, max_period, per_scale, algorithm):
   """Atlas fields of a block of games: ``{name: (B, P)}`` (see ``ATLAS_FIELDS``).
 
   Every cell runs :func:`jaxnpg.attractor` from each of its game's ``K`` starts
@@ -99,9 +100,9 @@ def _atlas_cells(game, logp, indices, seed, tau, eta, *, num_inits, num_iters,
 
   def one(g, lp, t, e):
     if per_scale:
-      e = e / g.step_scale
+      e = unscaled_eta(g, e)
     return _attractors.attractor(g, t, e, num_iters, init=lp, burn_in=burn_in,
-                                 max_period=max_period)
+                                 max_period=max_period, algorithm=algorithm)
 
   def game_cells(g, lp, i):
     inits = starts(g, lp, i)
@@ -122,7 +123,7 @@ def _atlas_cells(game, logp, indices, seed, tau, eta, *, num_inits, num_iters,
 
 
 @functools.lru_cache(maxsize=32)
-def _chunk_fn(static_key):
+def _chunk_fn(key: ChunkKey):
   """The jitted function computing one chunk's per-cell records.
 
   Arguments of the returned function: ``(args, tau, eta, seed, tol)`` with
@@ -131,13 +132,12 @@ def _chunk_fn(static_key):
   ``(P,)`` cells, and the scalars ``seed`` (family games and algorithm keys) and
   ``tol``. Outputs have the axes ``(games, P[, S], ...)``.
   """
-  (source, family, num_actions, options, init, dense, num_iters, record_every,
-   traj_idx, tail, block, devices, _, algorithm, num_seeds, eta_rule,
-   atlas) = static_key
-  options, traced = options
-  options = dict(options)
-  traj_idx = np.asarray(traj_idx, dtype=np.int64)
+  num_iters, record_every, tail = key.num_iters, key.record_every, key.tail
+  algorithm, num_seeds, traced = key.algorithm, key.num_seeds, key.traced
+  options = dict(key.options)
+  traj_idx = np.asarray(key.traj_idx, dtype=np.int64)
   rec_iters = record_iterations(num_iters, record_every)
+  per_scale = key.eta_rule == "paper"
 
   def summarize_block(qre, ne, tol, floor):
     dtype = qre.dtype
@@ -152,11 +152,12 @@ def _chunk_fn(static_key):
     return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
   def block_fn(args, tau, eta, seed, tol, values):
-    if source == "family":
+    if key.source == "family":
       (indices,) = args
       opts = {**options, **dict(zip(traced, values))}
       game, logp = jax.vmap(lambda i: family_game(
-          family, seed, i, num_actions, opts, init))(indices)
+          key.family, seed, i, key.num_actions, opts, key.init,
+          dtype=key.dtype))(indices)
     else:
       game, logp, indices = args
     keys = None
@@ -164,22 +165,23 @@ def _chunk_fn(static_key):
       seed_idx = jnp.arange(1 if num_seeds is None else num_seeds)
       keys = jax.vmap(lambda i: jax.vmap(lambda s: sweep_key(seed, i, s))(
           seed_idx))(indices)                                      # (B, S)
-    records = _block_records(game, logp, tau, eta, keys, tol, dense=dense,
-                             per_scale=eta_rule == "paper",
-                             num_iters=num_iters, record_every=record_every,
-                             algorithm=algorithm)
+    records = _block_records(game, logp, tau, eta, keys, tol, dense=key.dense,
+                             per_scale=per_scale, num_iters=num_iters,
+                             record_every=record_every, algorithm=algorithm)
     out = summarize_block(*records)                     # (B, P[, S], ...)
     if algorithm.uses_key and num_seeds is None:        # no seed axis
       out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
     elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1
       out = jax.tree_util.tree_map(lambda x: x[:, :, None], out)
-    if atlas is not None:            # (lyapunov: num_inits, burn_in, max_period)
-      num_inits, burn_in, max_period = atlas
+    if key.atlas is not None:      # (lyapunov: num_inits, burn_in, max_period)
+      num_inits, burn_in, max_period = key.atlas
       out.update(_atlas_cells(game, logp, indices, seed, tau, eta,
                               num_inits=num_inits, num_iters=num_iters,
                               burn_in=burn_in, max_period=max_period,
-                              per_scale=eta_rule == "paper"))
+                              per_scale=per_scale, algorithm=algorithm))
     return out
+
+  block = key.block_games
 
   def local(args, tau, eta, seed, tol, *values):
     lead = jax.tree_util.tree_leaves(args)[0].shape[0]
@@ -191,7 +193,7 @@ def _chunk_fn(static_key):
         lambda x: x.reshape((nb * block,) + x.shape[2:]), out)
 
   spec = jax.sharding.PartitionSpec
-  mesh = jax.sharding.Mesh(np.asarray(devices), ("games",))
+  mesh = jax.sharding.Mesh(np.asarray(key.devices), ("games",))
   sharded = jax.shard_map(local, mesh=mesh,
                           in_specs=(spec("games"),) + (spec(),) * (4 + len(traced)),
                           out_specs=spec("games"))
@@ -201,17 +203,17 @@ def _chunk_fn(static_key):
 _COMPILED: dict = {}
 
 
-def compiled_chunk(plan: Plan, example):
-  """The compiled chunk for ``plan`` and these inputs (cached per process)."""
+def compiled_chunk(key: ChunkKey, example):
+  """The compiled chunk for ``key`` and these inputs (cached per process)."""
   leaves, treedef = jax.tree_util.tree_flatten(example)
-  key = (plan.static_key(), repr(treedef),
-         tuple((x.shape, str(x.dtype)) for x in leaves))
-  if key in _COMPILED:
-    return _COMPILED[key]
-  lowered = _chunk_fn(plan.static_key()).lower(*example)
-  compiled = (compile_for_cpu(lowered) if plan.platform == "cpu"
+  cache_key = (key, repr(treedef),
+               tuple((x.shape, str(x.dtype)) for x in leaves))
+  if cache_key in _COMPILED:
+    return _COMPILED[cache_key]
+  lowered = _chunk_fn(key).lower(*example)
+  compiled = (compile_for_cpu(lowered) if key.platform == "cpu"
               else lowered.compile())
   if len(_COMPILED) >= 32:
     _COMPILED.pop(next(iter(_COMPILED)))
-  _COMPILED[key] = compiled
+  _COMPILED[cache_key] = compiled
   return compiled

@@ -1,4 +1,4 @@
-"""Where a sweep runs: devices, memory, blocks and chunks.
+"""Where a sweep runs: devices, memory, blocks and chunks (a :class:`Layout`).
 
 The game axis is split into *chunks* sized from a memory budget; each chunk is one
 compiled call whose results are copied to the host (and to disk with ``out=``).
@@ -12,34 +12,83 @@ policies stay bit-identical and the QRE-gaps differ in the last bits; Markov gam
 in float32 can differ by about 1e-5 relative, enough to move ``iterations_to_tol``
 by one record (measured; the README states it).
 
-:func:`_layout` fills the layout fields of a :class:`jaxnpg.sweeps.plan.Plan`.
+The memory a cell needs is read off the algorithm's step itself (the sizes of
+every intermediate array of one traced step, :func:`step_bytes`), so any
+algorithm, however it samples or what state it carries, is sized the same way;
+nothing is compiled for it. Work that cannot fit, or a chunk padded far beyond
+the work, is refused before anything compiles.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 import numpy as np
 
-from jaxnpg.loop.batch_last import cores
-from jaxnpg.sweeps.plan import Plan
+from jaxnpg.core.policy import uniform_policy
 from jaxnpg.core.validation import check_positive_int
+from jaxnpg.loop.batch_last import BLOCK_CELLS, cores
+from jaxnpg.sweeps.plan import Plan
 
-# Target cells per CPU block (the working set then stays in L2; blocks are also
-# the unit of the per-core parts) and per chunk.
-_CPU_BLOCK_CELLS = 256
-_CPU_CHUNK_CELLS = 1 << 15
-_ACCEL_CHUNK_CELLS = 1 << 22
+# Target cells per chunk (CPU blocks are BLOCK_CELLS cells, the batch-last
+# loop's, so a block's working set stays in L2; blocks are also the unit of the
+# per-core parts).
+CPU_CHUNK_CELLS = 1 << 15
+ACCEL_CHUNK_CELLS = 1 << 22
+# A chunk may hold at most this many times the games it has work for.
+MAX_PADDING = 8
 
 
-def _device_memory(device) -> int:
+class Layout(NamedTuple):
+  """Where one sweep runs.
+
+  Attributes:
+    budget: bytes a chunk may use per device.
+    work_per_game: bytes per game while a block runs.
+    out_per_game: bytes per game of a chunk's outputs.
+    devices: the devices the game axis is sharded over.
+    platform: their platform (``"cpu"``, ``"gpu"``, ...).
+    block_games: games per block on one device.
+    threads: parts of a chunk run at once, each on its own host thread (CPU
+      with one device: the cores; 1 elsewhere).
+    chunk_games: games per chunk (a multiple of the device count).
+    num_chunks: ``ceil(G / chunk_games)``.
+  """
+  budget: int
+  work_per_game: int
+  out_per_game: int
+  devices: tuple[Any, ...]
+  platform: str
+  block_games: int
+  threads: int
+  chunk_games: int
+  num_chunks: int
+
+  @property
+  def num_devices(self) -> int:
+    return len(self.devices)
+
+  @property
+  def mesh(self) -> jax.sharding.Mesh:
+    """The one-axis (``"games"``) mesh over :attr:`devices`."""
+    return jax.sharding.Mesh(np.asarray(self.devices), ("games",))
+
+  def manifest(self) -> dict:
+    """``{"chunk_games", "num_chunks"}``, as a stored sweep's manifest holds it."""
+    return {"chunk_games": self.chunk_games, "num_chunks": self.num_chunks}
+
+
+def device_memory(device) -> int:
   """Bytes of memory of ``device`` (physical memory for CPUs)."""
   try:
     stats = device.memory_stats() or {}
-  except Exception:  # some backends do not implement it
+  except Exception:  # some backends do not implement it  # noqa: BLE001
     stats = {}
   if stats.get("bytes_limit"):
     return int(stats["bytes_limit"])
@@ -49,61 +98,128 @@ def _device_memory(device) -> int:
     return 8 << 30
 
 
-def _memory_per_game(plan: Plan) -> tuple[int, int]:
+def _jaxpr_bytes(jaxpr) -> int:
+  """Bytes of every value a jaxpr (and its sub-jaxprs) computes."""
+  total = 0
+  for eqn in jaxpr.eqns:
+    for v in eqn.outvars:
+      aval = v.aval
+      if hasattr(aval, "shape") and hasattr(aval, "dtype"):
+        total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+    for sub in jax_core.jaxprs_in_params(eqn.params):
+      total += _jaxpr_bytes(sub)
+  return total
+
+
+def step_bytes(proto, algorithm) -> int:
+  """Bytes of all intermediate arrays of one step of ``algorithm`` on one game.
+
+  An upper bound of what one cell holds while it steps (XLA fuses most of them
+  away); read from the traced step (``jax.make_jaxpr``), nothing is compiled.
+  """
+  leaves, treedef = jax.tree_util.tree_flatten(proto)
+  specs = tuple((tuple(jnp.shape(x)), str(jnp.result_type(x))) for x in leaves)
+  return _step_bytes(treedef, specs, algorithm)
+
+
+@functools.lru_cache(maxsize=64)
+def _step_bytes(treedef, specs, algorithm) -> int:
+  game = jax.tree_util.tree_unflatten(
+      treedef, [jax.ShapeDtypeStruct(s, d) for s, d in specs])
+
+  def one_step(g):
+    key = jax.random.key(0) if algorithm.uses_key else None
+    state = algorithm.init(g, uniform_policy(g), key)
+    payoffs = g.payoffs(algorithm.policy(state), 0.1)
+    return algorithm.step(g, state, payoffs if algorithm.uses_payoffs else None,
+                          tau=0.1, eta=0.1)
+
+  return _jaxpr_bytes(jax.make_jaxpr(one_step)(game).jaxpr)
+
+
+def memory_per_game(plan: Plan) -> tuple[int, int]:
   """Bytes per game while a block runs, and per game of a chunk's outputs."""
-  proto, algorithm, atlas = plan.proto, plan.algorithm, plan.atlas
+  config = plan.config
+  proto = config.prototype
   itemsize = plan.dtype.itemsize
   policy_size = sum(math.prod(s) for s in proto.policy_shapes)
   game_bytes = sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
                    for x in jax.tree_util.tree_leaves(proto))
-  per_cell_work = itemsize * (16 * policy_size + 2 * plan.record_iterations.size
-                              + 16)
-  samples = int(getattr(algorithm, "num_samples", 0))  # sampled_npg's draws
-  per_cell_work += itemsize * 4 * samples * (len(plan.num_actions) + policy_size)
+  per_cell_work = (step_bytes(proto, config.algorithm)
+                   + itemsize * (4 * policy_size + 2 * plan.record_iterations.size
+                                 + 16))
   per_cell_out = itemsize * (8 + 2 * plan.traj_idx.size)
-  if atlas is not None:   # K attractor runs: state, tangent, period history
-    K = 1 if atlas[0] is None else atlas[0]
-    per_cell_work += itemsize * K * policy_size * (2 * atlas[2] + 16)
+  if plan.atlas is not None:   # K attractor runs: state, tangent, period history
+    num_inits, _, max_period = plan.atlas
+    k = 1 if num_inits is None else num_inits
+    per_cell_work += itemsize * k * policy_size * (2 * max_period + 16)
     per_cell_out += itemsize * 6
   work_per_game = 4 * game_bytes + plan.cells_per_game * per_cell_work
   out_per_game = plan.cells_per_game * per_cell_out
   return work_per_game, out_per_game
 
 
-def _layout(plan: Plan, chunk_games) -> Plan:
-  """``plan`` with its memory budget, devices, block size and chunk size (games).
+def _gb(n) -> str:
+  return f"{n / 2**30:.3g} GiB"
 
-  On CPU a device runs its games in blocks of about ``_CPU_BLOCK_CELLS`` cells (the
+
+def lay_out(plan: Plan, *, devices=None, memory_budget=None,
+            chunk_games=None) -> Layout:
+  """The :class:`Layout` of ``plan``: memory budget, devices, blocks, chunks.
+
+  On CPU a device runs its games in blocks of about ``BLOCK_CELLS`` cells (the
   working set of a block stays in cache) and a chunk holds about
-  ``_CPU_CHUNK_CELLS`` cells. With one CPU device (JAX's default) a chunk of
+  ``CPU_CHUNK_CELLS`` cells. With one CPU device (JAX's default) a chunk of
   the batch-last loop is cut into ``threads`` parts of whole blocks, one per
   core, run at once from host threads (XLA:CPU runs such a loop on one core;
   the parts are elementwise independent, so results are bit for bit those of
   one part). On accelerators a device runs its whole share of the
-  chunk as one block and a chunk holds up to ``_ACCEL_CHUNK_CELLS`` cells. Both are
-  capped by the memory budget per device.
+  chunk as one block and a chunk holds up to ``ACCEL_CHUNK_CELLS`` cells. Both
+  are capped by the memory budget per device.
+
+  Raises:
+    ValueError: empty ``devices``, a bad ``memory_budget`` or ``chunk_games``,
+      one game's work that does not fit the budget, or a ``chunk_games`` that
+      pads the work more than ``MAX_PADDING`` times (each naming the sizes and
+      the option to change).
   """
-  work_per_game, out_per_game = _memory_per_game(plan)
-  budget = (int(plan.memory_budget) if plan.memory_budget is not None
-            else _device_memory(plan.all_devices[0]) // 4)
-  if budget <= 0:
-    raise ValueError(f"`memory_budget` must be > 0, got {plan.memory_budget}.")
-  G, P = plan.num_games, plan.cells_per_game
-  devices = plan.all_devices
+  all_devices = list(jax.devices() if devices is None else devices)
+  if not all_devices:
+    raise ValueError("`devices` is empty.")
+  platform = all_devices[0].platform
+  if memory_budget is not None and not (
+      isinstance(memory_budget, (int, np.integer)) and memory_budget > 0):
+    raise ValueError(f"`memory_budget` must be a number of bytes > 0, got "
+                     f"{memory_budget!r}.")
+  budget = (int(memory_budget) if memory_budget is not None
+            else device_memory(all_devices[0]) // 4)
+  work_per_game, out_per_game = memory_per_game(plan)
+  if work_per_game > budget:
+    raise ValueError(
+        f"One game of this sweep needs about {_gb(work_per_game)} while it runs "
+        f"({plan.cells_per_game} cells), more than the memory budget of "
+        f"{_gb(budget)} per device; use fewer taus/etas/seeds or smaller games, "
+        "or raise memory_budget (--memory-budget).")
+  num_games, cells = plan.num_games, plan.cells_per_game
   if chunk_games is not None:
     chunk_games = check_positive_int(chunk_games, "chunk_games")
+    if chunk_games > MAX_PADDING * num_games:
+      raise ValueError(
+          f"chunk_games={chunk_games} would pad the sweep's {num_games} games to "
+          f"{chunk_games} ({chunk_games / num_games:.3g}x the work); use "
+          f"chunk_games <= {num_games} (--chunk-games), or leave it unset.")
     # Use as many devices as divide the chunk evenly.
-    devices = devices[:max(d for d in range(1, len(devices) + 1)
-                           if chunk_games % d == 0)]
-  nd = len(devices)
-  cpu = plan.platform == "cpu"
+    all_devices = all_devices[:max(d for d in range(1, len(all_devices) + 1)
+                                   if chunk_games % d == 0)]
+  nd = len(all_devices)
+  cpu = platform == "cpu"
   work_games = max(1, budget // max(work_per_game, 1))
   out_games = max(1, budget // max(out_per_game, 1))
-  block_target = max(1, min(_CPU_BLOCK_CELLS // P, work_games)) if cpu else None
+  block_target = max(1, min(BLOCK_CELLS // cells, work_games)) if cpu else None
   if chunk_games is None:
-    target = _CPU_CHUNK_CELLS if cpu else _ACCEL_CHUNK_CELLS
-    per_dev = max(1, target // P // nd)
-    per_dev = min(per_dev, out_games if cpu else work_games, -(-G // nd))
+    target = CPU_CHUNK_CELLS if cpu else ACCEL_CHUNK_CELLS
+    per_dev = max(1, target // cells // nd)
+    per_dev = min(per_dev, out_games if cpu else work_games, -(-num_games // nd))
     if cpu:  # a whole number of blocks
       block_target = min(block_target, per_dev)
       per_dev = per_dev // block_target * block_target
@@ -123,15 +239,7 @@ def _layout(plan: Plan, chunk_games) -> Plan:
       threads = max(t for t in range(1, most + 1) if (local // block) % t == 0)
   else:
     block = local
-  num_chunks = -(-G // chunk_games)
-  return plan._replace(
-      budget=budget, work_per_game=work_per_game, out_per_game=out_per_game,
-      devices=devices, num_devices=nd, block_games=block, threads=threads,
-      chunk_games=chunk_games, num_chunks=num_chunks,
-      mesh=jax.sharding.Mesh(np.asarray(devices), ("games",)),
-      layout={"chunk_games": chunk_games, "num_chunks": num_chunks})
-
-
-def relayout(plan: Plan, chunk_games) -> Plan:
-  """``plan`` laid out again with ``chunk_games`` (a stored sweep's chunking)."""
-  return _layout(plan, int(chunk_games))
+  return Layout(budget=budget, work_per_game=work_per_game,
+                out_per_game=out_per_game, devices=tuple(all_devices),
+                platform=platform, block_games=block, threads=threads,
+                chunk_games=chunk_games, num_chunks=-(-num_games // chunk_games))

@@ -10,19 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxnpg.loop.status import STATUS_NAMES, Status
 from jaxnpg.core.step_sizes import paper_eta
-
-# Axes of every per-cell field of a SweepResult.
-CELL_FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
-               "status")
-TRAJECTORY_FIELDS = ("qre_gap_trajectory", "ne_gap_trajectory")
-# Per-cell atlas fields, recorded only with ``lyapunov=True`` (the last one only
-# with ``num_inits``); None in a SweepResult otherwise.
-ATLAS_FIELDS = ("exponent", "exponent_stderr", "attractor", "period")
-INITS_FIELDS = ("num_fixed_points",)
+from jaxnpg.loop.status import STATUS_NAMES, Status
+from jaxnpg.sweeps.config import SweepConfig
+from jaxnpg.sweeps.schema import (ATLAS_FIELDS, CELL_FIELDS, INITS_FIELDS,
+                                  TRAJECTORY_FIELDS)
+from jaxnpg.sweeps.seeding import family_game
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -57,8 +54,8 @@ class SweepResult:
       floor).
     monotone: ``(G, T, E[, S])`` bool, the recorded QRE-gap never increased
       (ignoring values at the floating-point floor).
-    status: ``(G, T, E[, S])`` int8, one of ``STATUS_NAMES`` (0 converged, 1 not
-      converged, 2 blew up, 3 stalled).
+    status: ``(G, T, E[, S])`` int8, a :class:`jaxnpg.Status` code (its
+      ``.label`` and ``.description`` say what each means).
     qre_gap_trajectory: ``(G, T, E[, S], K)`` or None.
     ne_gap_trajectory: ``(G, T, E[, S], K)`` or None.
     attrs: the sweep's parameters (``algorithm``, ``algorithm_options``,
@@ -105,6 +102,41 @@ class SweepResult:
     """Names of the per-cell fields this result holds (atlas fields if recorded)."""
     return CELL_FIELDS + tuple(f for f in ATLAS_FIELDS + INITS_FIELDS
                                if getattr(self, f) is not None)
+
+  @property
+  def config(self):
+    """The :class:`jaxnpg.SweepConfig` of this sweep (read from ``attrs``).
+
+    Equal to the config the sweep was run with. A sweep of a user's games comes
+    back without the games (they are not stored; ``config.runnable`` is False).
+    """
+    return SweepConfig.from_params(self.attrs)
+
+  def games(self, count: int | None = None):
+    """The first ``count`` (default all) games of a family sweep, as it made them.
+
+    Returns one game with a leading batch axis of ``count`` games (rebuilt from
+    the sweep's family, seed and options with :func:`jaxnpg.family_game`, in the
+    sweep's dtype).
+
+    Raises:
+      ValueError: the sweep was not made from a family (a user's games are not
+        stored), or ``count`` is out of range.
+    """
+    a = self.attrs
+    if a.get("source", "family") != "family" or not a.get("family"):
+      raise ValueError("Only a family sweep's games can be rebuilt (from their "
+                       "seed); this sweep ran a user's games, which are not "
+                       "stored.")
+    total = int(self.shape[0])
+    count = total if count is None else int(count)
+    if not 0 < count <= total:
+      raise ValueError(f"`count` must be in [1, {total}], got {count}.")
+    options = a.get("family_options") or None
+    games, _ = jax.vmap(lambda i: family_game(
+        a["family"], int(a["seed"]), i, tuple(a["num_actions"]), options,
+        dtype=a.get("dtype")))(jnp.arange(count))
+    return games
 
   @property
   def algorithm(self) -> str:

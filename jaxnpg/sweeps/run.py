@@ -9,10 +9,12 @@ code and optionally a subsampled trajectory).
 
 How the work is laid out, one module each:
 
-* :mod:`jaxnpg.sweeps.seeding`: games come from a registered family (generated inside
-  the compiled call from ``(seed, game index)``, so no host loop over games) or
-  from a user's batched game; the keys of games, starts and algorithms;
-* :mod:`jaxnpg.sweeps.plan`: the arguments, checked, as one immutable ``Plan``;
+* :mod:`jaxnpg.sweeps.config`: what the sweep computes, one checked
+  :class:`~jaxnpg.sweeps.config.SweepConfig`;
+* :mod:`jaxnpg.sweeps.seeding`: the keys of games, starts and algorithms (a
+  family's games are generated inside the compiled call from ``(seed, game
+  index)``, so no host loop over games);
+* :mod:`jaxnpg.sweeps.plan`: the cells and records the config implies;
 * :mod:`jaxnpg.sweeps.layout`: the game axis is split into *chunks* sized from a
   memory budget, sharded over all devices within a chunk and processed in
   *blocks* on each device;
@@ -27,42 +29,30 @@ How the work is laid out, one module each:
 from __future__ import annotations
 
 import concurrent.futures
-
 import os
 import time
 from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
-from jaxnpg.sweeps import store as _store
-from jaxnpg.sweeps.progress import Progress
-from jaxnpg.core.protocol import Game
-from jaxnpg.sweeps.results import SweepResult, assemble
-from jaxnpg.sweeps.compile import compiled_chunk
-from jaxnpg.sweeps.layout import _layout, relayout
-from jaxnpg.sweeps.plan import Plan, _plan, with_traced_options
 from jaxnpg._version import __version__
+from jaxnpg.loop.describe import describe_algorithm
+from jaxnpg.sweeps import store as _store
+from jaxnpg.sweeps.compile import compiled_chunk
+from jaxnpg.sweeps.config import SweepConfig
+from jaxnpg.sweeps.layout import Layout, lay_out
+from jaxnpg.sweeps.plan import Plan, chunk_key, make_plan
+from jaxnpg.sweeps.progress import Progress
+from jaxnpg.sweeps.results import SweepResult, assemble
 
 
-# --------------------------------------------------------------------------------
-# The public entry point.
-
-
-def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
-          num_games: int | None = None, seed: int = 0, game: Game | None = None,
-          init="random", family_options: dict | None = None,
-          taus: Sequence[float], etas: Sequence[float] | str = "paper",
-          eta_multipliers: Sequence[float] | None = None, num_iters: int = 1000,
-          tol: float | None = None, record_every: int | None = None,
-          trajectory_points: int = 0, tail: float = 0.5, method: str = "auto",
-          chunk_games: int | None = None, memory_budget: int | None = None,
-          devices: Sequence[Any] | None = None, out: str | os.PathLike | None = None,
-          quiet: bool = False,
+def sweep(config: SweepConfig | str | None = None, /, *,
+          out: str | os.PathLike | None = None, quiet: bool = False,
           on_chunk: Callable[[dict], None] | None = None,
-          algorithm="npg", num_seeds: int | None = None,
-          lyapunov: bool = False, num_inits: int | None = None,
-          burn_in: int | None = None, max_period: int = 16) -> SweepResult:
+          chunk_games: int | None = None, memory_budget: int | None = None,
+          devices: Sequence[Any] | None = None, **fields) -> SweepResult:
   """Run NPG (or another algorithm) on every (game, tau, eta) cell and record it.
 
   Every cell starts from its game's initial policy (the same for all ``tau`` and
@@ -80,13 +70,14 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   ``eta_multipliers`` (default ``[1]``). ``SweepResult.step_size[t, e]`` is the step
   size each cell used either way.
 
-  Status codes (:class:`jaxnpg.Status`, the same verdict as :func:`jaxnpg.run`):
-  ``0`` converged (final QRE-gap finite and ``<= tol``), ``1`` not converged,
-  ``2`` blew up (a recorded gap not finite; the cell's gaps and rate are then NaN
-  and ``iterations_to_tol`` is -1), ``3`` stalled (above ``tol``, and over the
-  fitted tail the gap fell by less than a factor 2, or no rate could be fitted),
-  ``4`` at the rounding floor (above ``tol`` but at the dtype's rounding floor
-  for the cell, which lies above ``tol``: see :mod:`jaxnpg.core.tolerance`).
+  Each cell's status is a :class:`jaxnpg.Status` code, decided exactly as
+  :func:`jaxnpg.run` decides it on the same records (a cell that blew up has NaN
+  gaps and rate and ``iterations_to_tol == -1``).
+
+  The sweep is defined by a :class:`jaxnpg.SweepConfig`: pass one as ``config``,
+  or its fields as keywords (``family`` may also come first, positionally).
+  ``out``, ``quiet``, ``on_chunk`` and the layout options (``chunk_games``,
+  ``memory_budget``, ``devices``) say how it runs, never what it computes.
 
   Algorithms: ``algorithm`` is any choice of :func:`jaxnpg.run` (``"npg"``,
   ``"sampled_npg"``, ``"pg"``, ``"optimistic_npg"``, an instance such as
@@ -102,9 +93,9 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   reports mean and spread over them. Without ``num_seeds`` there is no seed axis
   and every cell uses ``s = 0``, so it equals seed 0 of a seeded sweep.
 
-  Atlas fields (``lyapunov=True``; plain NPG only): every cell also runs
-  :func:`jaxnpg.attractor` ``(game, tau, eta, num_iters, init=..., burn_in=...,
-  max_period=...)`` from its game's initial policy (the same start as the gap
+  Atlas fields (``lyapunov=True``; deterministic algorithms): every cell also
+  runs :func:`jaxnpg.attractor` ``(game, tau, eta, num_iters, init=...,
+  burn_in=..., max_period=..., algorithm=...)`` from its game's initial policy (the same start as the gap
   fields), a second trajectory with its tangent: ``burn_in + num_iters +
   2 * max_period`` more steps per start. The cell records the largest Lyapunov
   exponent and its standard error, the :class:`jaxnpg.Attractor` code and the
@@ -118,6 +109,8 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
   fields are None.
 
   Args:
+    config: a :class:`jaxnpg.SweepConfig` (then no field keywords), or a
+      family name (the ``family`` field).
     family: a registered family name (default ``"random"``); leave None with
       ``game``.
     num_actions: ``(A_1, ..., A_n)`` of the family's games.
@@ -159,21 +152,27 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
     num_seeds: repetitions of a stochastic algorithm with independent keys; adds
       the ``seed`` axis (also for ``num_seeds=1``). Deterministic algorithms
       accept only ``None`` or 1.
-    lyapunov: also record the atlas fields (see above); plain NPG without
-      seeds only.
+    lyapunov: also record the atlas fields (see above); deterministic
+      algorithms without seeds only.
     num_inits: ``K >= 1`` starts per game for ``num_fixed_points`` (needs
       ``lyapunov``).
     burn_in: steps of each attractor run before the exponent is averaged over
       ``num_iters`` steps (default: ``num_iters``).
     max_period: largest period the attractor runs look for (default 16).
+    dtype: ``"float32"`` or ``"float64"`` (default: JAX's default float for a
+      family, the game's dtype with ``game``); float64 needs
+      ``jax_enable_x64``.
 
   Returns:
-    A :class:`SweepResult`; ``attrs`` holds the parameters and the chosen chunking.
+    A :class:`SweepResult`; ``attrs`` holds the parameters and the chosen
+    chunking, and ``result.config`` the config.
 
   Raises:
-    ValueError: bad arguments (empty or negative ``taus``, ``etas <= 0``, unknown
-      family or algorithm, ...) or an ``out`` folder holding a different sweep
-      (other parameters, another algorithm or number of seeds).
+    ValueError: bad arguments (a :class:`jaxnpg.sweeps.config.ConfigError`
+      naming the field: empty or negative ``taus``, ``etas <= 0``, unknown
+      family or algorithm, ...), work that does not fit the memory budget, or
+      an ``out`` folder holding a different sweep (other parameters, another
+      algorithm or number of seeds).
 
   Example:
     >>> import jaxnpg
@@ -183,83 +182,105 @@ def sweep(family: str | None = None, *, num_actions: Sequence[int] = (3, 4, 5),
     ((4, 2, 2), ('game', 'tau', 'eta'))
     >>> bool((res.status[:, 1] == 0).all())   # tau = 1 converges in every game
     True
+    >>> cfg = jaxnpg.SweepConfig(num_actions=(2, 2), num_games=4,
+    ...                          taus=[0.1, 1.0], etas=[0.05, 0.1], num_iters=200)
+    >>> res.config == cfg, bool((jaxnpg.sweep(cfg).status == res.status).all())
+    (True, True)
   """
-  return _sweep(family=family, num_actions=num_actions, num_games=num_games,
-                seed=seed, game=game, init=init, family_options=family_options,
-                taus=taus, etas=etas, eta_multipliers=eta_multipliers,
-                num_iters=num_iters, tol=tol, record_every=record_every,
-                trajectory_points=trajectory_points, tail=tail, method=method,
-                chunk_games=chunk_games, memory_budget=memory_budget,
-                devices=devices, algorithm=algorithm, num_seeds=num_seeds,
-                lyapunov=lyapunov, num_inits=num_inits, burn_in=burn_in,
-                max_period=max_period, out=out, quiet=quiet, on_chunk=on_chunk)
+  if isinstance(config, SweepConfig):
+    if fields:
+      raise ValueError(
+          f"Pass either a SweepConfig or its fields, not both (got "
+          f"{sorted(fields)}); use config.replace(...) to change fields.")
+  elif config is None or isinstance(config, str):
+    if config is not None:
+      if "family" in fields:
+        raise ValueError("`family` was given twice (first argument and keyword).")
+      fields["family"] = config
+    config = SweepConfig(**fields)
+  else:
+    raise ValueError(f"`config` must be a jaxnpg.SweepConfig or a family name, "
+                     f"got {type(config).__name__}.")
+  return run_sweep(config, out=out, quiet=quiet, on_chunk=on_chunk,
+                   chunk_games=chunk_games, memory_budget=memory_budget,
+                   devices=devices)
 
 
-def _sweep(*, out, quiet, on_chunk, traced_options=(), **kwargs):
-  """:func:`sweep`, where the family options named in ``traced_options`` (numbers)
-  are inputs of the compiled chunk instead of constants: sweeps that differ only
-  in their values share one compilation (``jaxnpg.atlas`` runs one per value).
-  Results are those of :func:`sweep` with the same arguments."""
-
-  chunk_games = kwargs.pop("chunk_games")
-  plan = _layout(_plan(recorded=out is not None, **kwargs), chunk_games)
-  plan = with_traced_options(plan, traced_options)
+def run_sweep(config: SweepConfig, *, out=None, quiet=False, on_chunk=None,
+              chunk_games=None, memory_budget=None, devices=None,
+              traced_options=()) -> SweepResult:
+  """:func:`sweep` of ``config``, where the family options named in
+  ``traced_options`` (numbers) are inputs of the compiled chunk instead of
+  constants: sweeps that differ only in their values share one compilation
+  (``jaxnpg.atlas`` runs one per value). Results are those of :func:`sweep`."""
+  if config.dtype == "float64" and not jax.config.jax_enable_x64:
+    raise ValueError(
+        "This sweep runs in float64, which needs 64-bit JAX: call "
+        "jax.config.update('jax_enable_x64', True) (or use dtype='float32').")
+  plan = make_plan(config, traced_options)
+  if out is not None:   # the manifest must identify the algorithm for a resume
+    describe_algorithm(config.algorithm)
+  layout = lay_out(plan, devices=devices, memory_budget=memory_budget,
+                   chunk_games=chunk_games)
   store = None
   if out is not None:
-    store = _store.SweepStore.open(out, plan.params, plan.layout,
+    store = _store.SweepStore.open(out, plan.params, layout.manifest(),
                                    chunk_games_given=chunk_games is not None)
   with _store.held(store):   # the folder lock, released however this ends
-    if store is not None and store.layout != plan.layout:   # stored chunking
-      plan = relayout(plan, store.layout["chunk_games"])
-    return _execute(plan, store, quiet=quiet, on_chunk=on_chunk)
+    if store is not None and store.layout != layout.manifest():  # stored chunks
+      layout = lay_out(plan, devices=devices, memory_budget=memory_budget,
+                       chunk_games=int(store.layout["chunk_games"]))
+    return _execute(plan, layout, store, quiet=quiet, on_chunk=on_chunk)
 
 
 # --------------------------------------------------------------------------------
 # Running the chunks.
 
 
-def _chunk_inputs(plan: Plan, c):
+def _chunk_inputs(plan: Plan, layout: Layout, c):
   """Host arrays of chunk ``c`` (padded to ``chunk_games``) and its game range."""
-  start = c * plan.chunk_games
-  stop = min(start + plan.chunk_games, plan.num_games)
-  idx = np.arange(start, start + plan.chunk_games, dtype=np.int32)
-  if plan.source == "family":
+  size = layout.chunk_games
+  start = c * size
+  stop = min(start + size, plan.num_games)
+  idx = np.arange(start, start + size, dtype=np.int32)
+  if plan.config.source == "family":
     return (idx,), (start, stop)
   take = np.minimum(idx, plan.num_games - 1)
   args = jax.tree_util.tree_map(lambda x: np.asarray(x)[take],
-                                (plan.game, plan.init_logp))
+                                (plan.config.game, plan.config.init_logp))
   return args + (idx,), (start, stop)
 
 
-def _parts(plan: Plan, args):
-  """The chunk inputs ``args`` cut into ``plan.threads`` equal parts of games."""
-  n = plan.threads
+def _parts(layout: Layout, args):
+  """The chunk inputs ``args`` cut into ``layout.threads`` equal parts of games."""
+  n = layout.threads
   if n == 1:
     return [args]
   return [jax.tree_util.tree_map(lambda x: np.split(x, n)[i], args)
           for i in range(n)]
 
 
-def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
+def _execute(plan: Plan, layout: Layout, store, *, quiet,
+             on_chunk) -> SweepResult:
   """Run the chunks of ``plan`` that ``store`` lacks (all without one); the result."""
-  tau = _global_array(plan, plan.tau_cells.astype(plan.dtype), sharded=False)
-  eta = _global_array(plan, plan.eta_cells.astype(plan.dtype), sharded=False)
-  seed = _global_array(plan, np.asarray(plan.seed, np.uint32), sharded=False)
-  tol = (None if plan.tol is None else
-         _global_array(plan, np.asarray(plan.tol, plan.dtype), sharded=False))
-  values = tuple(_global_array(plan, np.asarray(plan.family_options[k],
-                                                plan.dtype), sharded=False)
+  config, mesh = plan.config, layout.mesh
+  put = lambda x, sharded=False: _global_array(mesh, x, sharded)
+  tau = put(plan.tau_cells.astype(plan.dtype))
+  eta = put(plan.eta_cells.astype(plan.dtype))
+  seed = put(np.asarray(config.seed, np.uint32))
+  tol = (None if config.tol is None else
+         put(np.asarray(config.tol, plan.dtype)))
+  values = tuple(put(np.asarray(config.family_options[k], plan.dtype))
                  for k in plan.traced_options)
-  todo = [c for c in range(plan.num_chunks)
+  todo = [c for c in range(layout.num_chunks)
           if store is None or not store.is_complete(c)]
   damaged = [] if store is None else store.damaged_chunks(todo)
   compiled = None
   t_compile = time.perf_counter()
   if todo:
-    args0 = _parts(plan, _chunk_inputs(plan, todo[0])[0])[0]
-    compiled = compiled_chunk(plan, (jax.tree_util.tree_map(
-        lambda x: _global_array(plan, x, True), args0), tau, eta, seed, tol)
-        + values)
+    args0 = _parts(layout, _chunk_inputs(plan, layout, todo[0])[0])[0]
+    compiled = compiled_chunk(chunk_key(plan, layout), (jax.tree_util.tree_map(
+        lambda x: put(x, True), args0), tau, eta, seed, tol) + values)
   compile_seconds = time.perf_counter() - t_compile
   progress = Progress(len(todo), "chunks", quiet=quiet)
   results: dict[int, dict] = {}
@@ -267,23 +288,22 @@ def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
   cells_per_game = plan.cells_per_game
   done_iters = 0
 
-  pool = (concurrent.futures.ThreadPoolExecutor(plan.threads)
-          if plan.threads > 1 else None)
+  pool = (concurrent.futures.ThreadPoolExecutor(layout.threads)
+          if layout.threads > 1 else None)
 
   x64 = bool(jax.config.jax_enable_x64)   # per thread: pass it to the pool
 
   def run_part(args):
     with jax.enable_x64(x64):
-      placed = jax.tree_util.tree_map(lambda x: _global_array(plan, x, True),
-                                      args)
+      placed = jax.tree_util.tree_map(lambda x: put(x, True), args)
       out = compiled(placed, tau, eta, seed, tol, *values)
       return {name: _to_host(x) for name, x in out.items()} if pool else out
 
   def launch(c):
-    args, rng = _chunk_inputs(plan, c)
+    args, rng = _chunk_inputs(plan, layout, c)
     if pool is None:
       return [run_part(args)], rng, time.perf_counter()
-    return ([pool.submit(run_part, a) for a in _parts(plan, args)], rng,
+    return ([pool.submit(run_part, a) for a in _parts(layout, args)], rng,
             time.perf_counter())
 
   def gather(parts, size):
@@ -306,7 +326,7 @@ def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
       if store is not None:
         store.write_chunk(c, arrays, games=(lo, hi), seconds=seconds)
       results[c] = arrays
-      done_iters += (hi - lo) * cells_per_game * plan.num_iters
+      done_iters += (hi - lo) * cells_per_game * config.num_iters
       elapsed = time.perf_counter() - start_all
       progress.update(k + 1, "game-iterations/s",
                       done_iters / max(elapsed, 1e-9))
@@ -316,7 +336,7 @@ def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
   finally:
     if pool is not None:
       pool.shutdown(wait=True, cancel_futures=True)
-  for c in range(plan.num_chunks):
+  for c in range(layout.num_chunks):
     if c not in results:
       results[c] = store.read_chunk(c)
       if on_chunk is not None:
@@ -325,33 +345,33 @@ def _execute(plan: Plan, store, *, quiet, on_chunk) -> SweepResult:
   elapsed = time.perf_counter() - start_all
   attrs = dict(plan.params)
   attrs.update(
-      chunk_games=plan.chunk_games, num_chunks=plan.num_chunks,
-      block_games=plan.block_games, threads=plan.threads,
-      num_devices=plan.num_devices,
-      devices=[str(d) for d in plan.devices], platform=plan.platform,
+      chunk_games=layout.chunk_games, num_chunks=layout.num_chunks,
+      block_games=layout.block_games, threads=layout.threads,
+      num_devices=layout.num_devices,
+      devices=[str(d) for d in layout.devices], platform=layout.platform,
       jaxnpg=__version__, jax=jax.__version__, seconds=elapsed,
       compile_seconds=compile_seconds,
       chunks_computed=len(todo), chunks_damaged=damaged,
       game_iterations_per_second=(done_iters / elapsed if todo and elapsed > 0
                                   else None),
-      sum_actions=int(sum(plan.num_actions)),
+      sum_actions=int(sum(config.num_actions)),
   )
   if store is not None:
     attrs["out"] = str(store.path)
-  return assemble(plan.params, results, plan.num_chunks, attrs)
+  return assemble(plan.params, results, layout.num_chunks, attrs)
 
 
 def _unflatten_cells(plan: Plan, x):
   """``(g, P, ...)`` -> ``(g, T, E, ...)`` (``...`` starts with the seed axis)."""
-  T, E = plan.taus.size, plan.eta_axis.size
+  T, E = plan.step_size.shape
   return x.reshape((x.shape[0], T, E) + x.shape[2:])
 
 
-def _global_array(plan: Plan, host: np.ndarray, sharded: bool):
+def _global_array(mesh, host: np.ndarray, sharded: bool):
   """Place a host array on the mesh (sharded over games, or replicated)."""
   spec = jax.sharding.PartitionSpec("games") if sharded else (
       jax.sharding.PartitionSpec())
-  sharding = jax.sharding.NamedSharding(plan.mesh, spec)
+  sharding = jax.sharding.NamedSharding(mesh, spec)
   return jax.make_array_from_callback(host.shape, sharding,
                                       lambda idx: host[idx])
 
@@ -359,6 +379,5 @@ def _global_array(plan: Plan, host: np.ndarray, sharded: bool):
 def _to_host(x) -> np.ndarray:
   """A global array on the host (gathered from every process)."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
   return np.asarray(x)

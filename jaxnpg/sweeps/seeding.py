@@ -10,17 +10,15 @@ Every random quantity of game ``index`` of a sweep with ``seed`` hangs off the k
 * ``..., 2)``: the keys of a stochastic algorithm, one per seed (:func:`sweep_key`);
 * ``..., 3)``: the extra starts of the atlas's attractor runs (:func:`init_key`).
 
-A user's batch of games is identified in the sweep's manifest by
-:func:`game_digest` instead.
+A user's batch of games is identified in the sweep's manifest by its SHA-256
+instead (:func:`jaxnpg.sweeps.config.game_digest`).
 """
 
 from __future__ import annotations
 
-import hashlib
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxnpg.games.families import make_game
 from jaxnpg.core.policy import random_policy, uniform_policy
@@ -30,14 +28,15 @@ INITS = ("random", "uniform")
 
 
 def family_game(family: str, seed: int, index, num_actions, options=None,
-                init: str = "random"):
+                init: str = "random", *, dtype=None):
   """Game ``index`` of a family sweep and its initial policy, as the sweep makes them.
 
   The game's key is ``fold_in(fold_in(key(seed), index), 0)`` and the random
   initial policy's ``fold_in(fold_in(key(seed), index), 1)``. Both are drawn in
-  float32 and then cast to JAX's default float, so a float32 and a float64 sweep
-  of a family run exactly the same games from the same starts. Vmappable over
-  ``index``; call it with a Python int to rebuild one cell's game.
+  float32 and then cast to ``dtype`` (default: JAX's default float), so a
+  float32 and a float64 sweep of a family run exactly the same games from the
+  same starts. Vmappable over ``index``; call it with a Python int to rebuild
+  one cell's game.
 
   Returns:
     ``(game, logp)``.
@@ -51,7 +50,7 @@ def family_game(family: str, seed: int, index, num_actions, options=None,
   key = jax.random.fold_in(jax.random.key(seed), index)
   game = make_game(family, jax.random.fold_in(key, 0), tuple(num_actions),
                    dtype=jnp.float32, **(options or {}))
-  game = game.astype(jnp.result_type(float))
+  game = game.astype(jnp.result_type(float) if dtype is None else dtype)
   if init == "random":
     logp = random_policy(jax.random.fold_in(key, 1), game,
                          draw_dtype=jnp.float32)
@@ -107,15 +106,3 @@ def init_key(seed: int, index, init_index):
   """
   key = jax.random.fold_in(jax.random.key(seed), index)
   return jax.random.fold_in(jax.random.fold_in(key, 3), init_index)
-
-
-def game_digest(game, init) -> str:
-  """SHA-256 (hex) of a user's batch of games and initial policies (manifest)."""
-  h = hashlib.sha256()
-  leaves, treedef = jax.tree_util.tree_flatten((game, init))
-  h.update(repr(treedef).encode())
-  for leaf in leaves:
-    arr = np.ascontiguousarray(np.asarray(leaf))
-    h.update(f"{arr.dtype}{arr.shape}".encode())
-    h.update(arr.tobytes())
-  return h.hexdigest()

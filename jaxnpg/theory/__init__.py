@@ -1,14 +1,27 @@
 """Theory tools: Theorem 3.3, the exact local rate at a QRE, predicted boundaries.
 
-Public as ``jaxnpg.theory``; see :mod:`jaxnpg.theory.predictions`.
+Three questions about the NPG iteration of eq. (2), answered without running it
+(public as ``jaxnpg.theory``):
+
+* :func:`theorem_3_3` (:mod:`jaxnpg.theory.theorem`): do the paper's sufficient
+  conditions hold, and what rate and bound do they give? (Stated for rewards in
+  ``[0, 1]``; here for the game's real reward range.)
+* :func:`local_rate` (:mod:`jaxnpg.theory.jacobian`): the spectral radius
+  ``rho(J)`` of the Jacobian of the NPG map at a QRE, the exact asymptotic rate
+  near it (SPEC, "Local rate").
+* :func:`predicted_rates` / :func:`predicted_boundary`
+  (:mod:`jaxnpg.theory.predictions`): the same for a batch of games over grids of
+  ``tau`` and ``eta``, at the QRE on Gambit's principal branch (:func:`jaxnpg.qre`,
+  :mod:`jaxnpg.theory.logit`).
 """
 
-from jaxnpg.theory.predictions import (Boundary, LocalRate, PredictedRates,
-                                       Theorem33, centred_basis, eigvals,
-                                       local_rate, npg_jacobian,
-                                       payoff_jacobian, predict_for_sweep,
-                                       predicted_boundary, predicted_rates,
-                                       rates_from_eigenvalues, theorem_3_3)
+from jaxnpg.theory.jacobian import (LocalRate, centred_basis, eigvals,
+                                    local_rate, npg_jacobian, payoff_jacobian,
+                                    rates_from_eigenvalues)
+from jaxnpg.theory.predictions import (Boundary, PredictedRates,
+                                       predict_for_sweep, predicted_boundary,
+                                       predicted_rates)
+from jaxnpg.theory.theorem import Theorem33, theorem_3_3, theorem_rate
 
 __all__ = [
     "Boundary",
@@ -20,8 +33,10 @@ __all__ = [
     "local_rate",
     "npg_jacobian",
     "payoff_jacobian",
+    "predict_for_sweep",
     "predicted_boundary",
     "predicted_rates",
     "rates_from_eigenvalues",
     "theorem_3_3",
+    "theorem_rate",
 ]

@@ -1,0 +1,65 @@
+"""The per-cell fields of a sweep: names, dtype kinds, when they are recorded.
+
+The one description of what a sweep records, read by the compiled chunk's
+summary, :class:`jaxnpg.SweepResult` and the store's checks of chunk files.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, NamedTuple
+
+
+class Field(NamedTuple):
+  """One per-cell array of a sweep.
+
+  Attributes:
+    name: the array's name (a ``SweepResult`` attribute, a chunk file entry).
+    kind: the NumPy dtype kinds it may have (``"f"`` means the sweep's dtype).
+    group: when it is recorded: ``"cell"`` always, ``"trajectory"`` with
+      ``trajectory_points``, ``"atlas"`` with ``lyapunov``, ``"inits"`` with
+      ``lyapunov`` and ``num_inits``.
+  """
+  name: str
+  kind: str
+  group: str
+
+
+FIELDS = (
+    Field("qre_gap", "f", "cell"),
+    Field("ne_gap", "f", "cell"),
+    Field("iterations_to_tol", "iu", "cell"),
+    Field("linear_rate", "f", "cell"),
+    Field("monotone", "b", "cell"),
+    Field("status", "iu", "cell"),
+    Field("qre_gap_trajectory", "f", "trajectory"),
+    Field("ne_gap_trajectory", "f", "trajectory"),
+    Field("exponent", "f", "atlas"),
+    Field("exponent_stderr", "f", "atlas"),
+    Field("attractor", "i", "atlas"),
+    Field("period", "iu", "atlas"),
+    Field("num_fixed_points", "iu", "inits"),
+)
+KINDS = {f.name: f.kind for f in FIELDS}
+
+
+def names(group: str) -> tuple[str, ...]:
+  """The field names of one group, in order."""
+  return tuple(f.name for f in FIELDS if f.group == group)
+
+
+CELL_FIELDS = names("cell")
+TRAJECTORY_FIELDS = names("trajectory")
+ATLAS_FIELDS = names("atlas")
+INITS_FIELDS = names("inits")
+
+
+def recorded(params: Mapping) -> tuple[str, ...]:
+  """The fields a sweep with these (manifest) parameters records."""
+  groups = {"cell"}
+  if params.get("trajectory_points"):
+    groups.add("trajectory")
+  if params.get("lyapunov"):
+    groups.add("atlas")
+    if params.get("num_inits") is not None:
+      groups.add("inits")
+  return tuple(f.name for f in FIELDS if f.group in groups)
