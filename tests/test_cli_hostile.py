@@ -280,7 +280,7 @@ def test_sweep_disk_full_midway_keeps_chunks_and_says_how_to_resume(
   from jaxnpg.sweeps import store as _store
   out = tmp_path / "full"
   argv = sweep_args(out, "--chunk-games", "1")
-  real = _store._atomic_write
+  real = _store.atomic_write
   written = []
 
   def full_disk(path, write):
@@ -290,7 +290,7 @@ def test_sweep_disk_full_midway_keeps_chunks_and_says_how_to_resume(
     if path.name.startswith("chunk-"):
       written.append(path)
 
-  monkeypatch.setattr(_store, "_atomic_write", full_disk)
+  monkeypatch.setattr(_store, "atomic_write", full_disk)
   code = cli.main(argv)
   err = capsys.readouterr().err.strip().splitlines()
   assert code == 2 and "Traceback" not in "\n".join(err)
@@ -298,7 +298,7 @@ def test_sweep_disk_full_midway_keeps_chunks_and_says_how_to_resume(
   assert "no space left on device" in err[-1].lower()
   assert "1 finished chunks (of 2)" in err[-1] or "1 of 2 chunks" in err[-1]
   assert f"Resume with: jaxnpg {' '.join(argv)}" in err[-1]
-  monkeypatch.setattr(_store, "_atomic_write", real)
+  monkeypatch.setattr(_store, "atomic_write", real)
   assert cli.main(argv) == 0                     # the same command resumes
   assert "1 already done and verified" in capsys.readouterr().err
 

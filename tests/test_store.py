@@ -54,7 +54,7 @@ def test_manifest_checksums_and_plain_npz(tmp_path, reference_result, x64):
   assert manifest["layout"] == {"chunk_games": 2, "num_chunks": 3}
   for c, entry in manifest["chunks"].items():
     f = tmp_path / "s" / entry["file"]
-    assert _store._sha256(f) == entry["sha256"]
+    assert _store.sha256_file(f) == entry["sha256"]
     with np.load(f, allow_pickle=False) as data:   # plain arrays only
       assert set(data.files) == set(FIELDS)
       assert all(data[k].dtype != object for k in data.files)

@@ -200,7 +200,7 @@ DAMAGES = {
                            "layout.num_chunks is 4, but 8 games in chunks of 3"),
     "regrouped": (_regroup, r"chunks\['0'\].games is \[0, 2\]"),
     "num_games-shrunk": (_set("params", "num_games", value=7),
-                         r"chunks\['3'\].games is \[6, 8\]"),
+                         "params.num_games does not match its checksum"),
     "games-shifted": (_set("chunks", "1", "games", value=[0, 2]),
                       r"chunks\['1'\].games"),
     "chunk-out-of-range": (lambda m: (m["chunks"].update({"4": m["chunks"]["0"]}),
@@ -256,8 +256,13 @@ def test_params_edited_to_another_sweep_is_refused(folder):
   m = _manifest(folder)
   m["params"]["seed"] = 1
   _write_manifest(folder, m)
-  with pytest.raises(ValueError, match=r"holds a different sweep \(seed"):
+  with pytest.raises(ValueError, match="params.seed does not match its checksum"):
     _sweep_into(folder)
+
+
+def test_another_sweep_into_the_folder_is_refused(folder):
+  with pytest.raises(ValueError, match=r"holds a different sweep \(seed"):
+    _sweep_into(folder, seed=1)
 
 
 # ------------------------------------------------------------ crafted chunk files
@@ -320,7 +325,7 @@ def test_crafted_chunk_with_matching_checksum_is_recomputed(folder, reference,
   f = folder / "chunks" / "chunk-00001.npz"
   f.write_bytes(data)
   m = _manifest(folder)
-  m["chunks"]["1"]["sha256"] = _store._sha256(f)
+  m["chunks"]["1"]["sha256"] = _store.sha256_file(f)
   _write_manifest(folder, m)
   with pytest.raises(ValueError, match="unfinished: 1 of 4 chunks") as info:
     jaxnpg.load_sweep(folder)
@@ -496,7 +501,7 @@ def test_cli_sweep_refuses_a_busy_or_damaged_folder(tmp_path, capsys, fault):
   try:
     if fault == "locked":
       out.mkdir()
-      lock = _store._FolderLock.acquire(out)
+      lock = _store.FolderLock.acquire(out)
       match = f"in use by another sweep (this process, pid {os.getpid()}"
     else:
       assert cli.main(CLI_TINY + ["--out", str(out)]) == 0
@@ -544,7 +549,7 @@ def test_leftovers_of_a_killed_creation_are_not_foreign(tmp_path, reference):
 
 def _fail_nth_write(monkeypatch, n):
   """Make the n-th atomic write (0-based) run out of space halfway."""
-  real = _store._atomic_write
+  real = _store.atomic_write
   calls = []
 
   def atomic_write(path, write):
@@ -556,7 +561,7 @@ def _fail_nth_write(monkeypatch, n):
       return real(path, partial)
     return real(path, write)
 
-  monkeypatch.setattr(_store, "_atomic_write", atomic_write)
+  monkeypatch.setattr(_store, "atomic_write", atomic_write)
 
 
 # Writes of a fresh sweep: manifest, chunk 0, manifest, chunk 1, manifest, ...
@@ -593,7 +598,7 @@ def test_lock_held_in_this_process_refuses_a_second_sweep(tmp_path, reference,
                                                           monkeypatch):
   out = tmp_path / "s"
   out.mkdir()
-  lock = _store._FolderLock.acquire(out)
+  lock = _store.FolderLock.acquire(out)
   _no_execute(monkeypatch)
   try:
     with pytest.raises(_store.SweepLockedError,
@@ -621,9 +626,9 @@ def test_stale_lock_of_a_dead_holder_does_not_block(tmp_path, reference):
 def test_lock_with_garbage_content_names_no_holder(tmp_path):
   out = tmp_path / "s"
   out.mkdir()
-  lock = _store._FolderLock.acquire(out)
+  lock = _store.FolderLock.acquire(out)
   try:
-    os.pwrite(lock.fd, b"\x00garbage", 0)
+    (out / _store.LOCK).write_bytes(b"\x00garbage")
     with pytest.raises(_store.SweepLockedError, match="holder unknown"):
       _sweep_into(out)
   finally:
@@ -647,7 +652,7 @@ def test_lock_is_released_when_a_sweep_raises(tmp_path, reference):
 
 def test_other_processes_of_a_multi_process_sweep_neither_lock_nor_write(
     folder, reference, monkeypatch):
-  lock = _store._FolderLock.acquire(folder)          # held by "process 0"
+  lock = _store.FolderLock.acquire(folder)          # held by "process 0"
   try:
     monkeypatch.setattr(_store.jax, "process_index", lambda: 1)
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}

@@ -175,6 +175,8 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
   # The verdict of every batch element, records first (no transposes).
   status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
                    tail=VERDICT_TAIL, num_iters=num_iters).status
+  # Plain tuples for the agents' stacked views (the structure the caller sees).
+  state = jax.tree_util.tree_map(lambda x: x, state)
   return RunResult(logp=tuple(logp), qre_gap=qre, ne_gap=ne,
                    iterations=iterations, status=status, tol=tol, floor=floor,
                    state=state)

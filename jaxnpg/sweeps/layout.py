@@ -98,6 +98,12 @@ def device_memory(device) -> int:
     return 8 << 30
 
 
+def _itemsize(dtype) -> int:
+  if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):   # PRNG keys
+    return 8
+  return np.dtype(dtype).itemsize
+
+
 def _jaxpr_bytes(jaxpr) -> int:
   """Bytes of every value a jaxpr (and its sub-jaxprs) computes."""
   total = 0
@@ -105,7 +111,7 @@ def _jaxpr_bytes(jaxpr) -> int:
     for v in eqn.outvars:
       aval = v.aval
       if hasattr(aval, "shape") and hasattr(aval, "dtype"):
-        total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+        total += math.prod(aval.shape) * _itemsize(aval.dtype)
     for sub in jax_core.jaxprs_in_params(eqn.params):
       total += _jaxpr_bytes(sub)
   return total
