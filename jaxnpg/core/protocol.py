@@ -51,7 +51,8 @@ class Game(abc.ABC):
   can_sample: bool = False
   #: :meth:`to_dense` gives the same game as a dense ``NormalFormGame``.
   has_dense_form: bool = False
-  #: :meth:`reward_range` answers (for concrete games).
+  #: :meth:`reward_range` answers (for concrete games), and so do
+  #: :meth:`reward_bounds` and :meth:`affine` (traceable).
   has_reward_range: bool = False
   #: :meth:`payoffs` depends on ``tau`` (else ``tau`` is unused).
   payoffs_depend_on_tau: bool = False
@@ -152,6 +153,24 @@ class Game(abc.ABC):
   def reward_range(self) -> tuple[float, float]:
     """``(min, max)`` over all agents' rewards (``has_reward_range``; concrete)."""
     raise TypeError(f"{type(self).__name__} does not report its reward range "
+                    "(has_reward_range is False).")
+
+  def reward_bounds(self):
+    """``(min, max)`` of all agents' rewards per game, each ``batch_shape``.
+
+    Traceable (``has_reward_range``); the exact range of the rewards.
+    """
+    raise TypeError(f"{type(self).__name__} does not report its reward range "
+                    "(has_reward_range is False).")
+
+  def affine(self, scale, shift) -> "Game":
+    """The same game with every reward ``r`` replaced by ``scale * r + shift``.
+
+    ``scale`` and ``shift`` are scalars or ``batch_shape`` arrays (one map per
+    game; ``has_reward_range``). NPG steps and QREs are those of the original
+    game at ``tau / scale`` and ``eta * scale``.
+    """
+    raise TypeError(f"{type(self).__name__} cannot map its rewards "
                     "(has_reward_range is False).")
 
   def rewards_at(self, actions):

@@ -173,6 +173,16 @@ class NormalFormGame(_protocol.Game):
     arr = np.asarray(self.rewards)
     return float(arr.min()), float(arr.max())
 
+  def reward_bounds(self):
+    axes = tuple(range(len(self.batch_shape), self.rewards.ndim))
+    return jnp.min(self.rewards, axis=axes), jnp.max(self.rewards, axis=axes)
+
+  def affine(self, scale, shift):
+    expand = (...,) + (None,) * (self.rewards.ndim - len(self.batch_shape))
+    rewards = (jnp.asarray(scale)[expand] * self.rewards
+               + jnp.asarray(shift)[expand])
+    return NormalFormGame(rewards.astype(self.dtype), num_agents=self.num_agents)
+
   def rewards_at(self, actions):
     """Every agent's reward at sampled joint actions (one game).
 
@@ -194,16 +204,27 @@ class NormalFormGame(_protocol.Game):
     """The game itself (it is dense)."""
     return self
 
+  #: Whether :meth:`loop_form` may be the batch-last form: its payoffs are the
+  #: dense marginals. A subclass that defines its own ``payoffs`` declares False
+  #: (set for it when the class is made, unless it says otherwise).
+  batch_last_form: bool = True
+
+  def __init_subclass__(cls, **kwargs):
+    super().__init_subclass__(**kwargs)
+    if "payoffs" in vars(cls) and "batch_last_form" not in vars(cls):
+      cls.batch_last_form = False
+
   def loop_form(self):
     """The batch-last form (:class:`DenseBatchLast`) when the game is small.
 
     Games with more than ``DenseBatchLast.MAX_TERMS`` reward entries, and
-    subclasses that change :meth:`payoffs`, are their own loop form (contracted
-    with dot products, batched by plain vmap).
+    subclasses whose payoffs are not the dense marginals
+    (``batch_last_form``), are their own loop form (contracted with dot
+    products, batched by plain vmap).
     """
     small = self.num_agents * math.prod(self.num_actions) <= (
         DenseBatchLast.MAX_TERMS)
-    if small and type(self).payoffs is NormalFormGame.payoffs:
+    if small and self.batch_last_form:
       return DenseBatchLast(self.rewards, self.num_agents)
     return self
 

@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg.games.dense import NormalFormGame
-from jaxnpg.games.polymatrix import PolymatrixGame
 
 
 def check_sizes(num_actions, *, players: int | None = None) -> tuple[int, ...]:
@@ -220,7 +219,8 @@ def rescale_rewards(game):
   edges keeps its constant reward 0 (which changes no step and no gap).
 
   Args:
-    game: a ``NormalFormGame`` or ``PolymatrixGame``.
+    game: any game with ``has_reward_range`` (``NormalFormGame``,
+      ``PolymatrixGame``, ``MarkovGame``; :meth:`jaxnpg.Game.affine`).
 
   Returns:
     ``(rescaled_game, AffineMap)`` with ``r' = map.scale * r + map.shift``.
@@ -234,24 +234,9 @@ def rescale_rewards(game):
     >>> round(float(m.tau_to_original(0.1)), 6)  # tau'=0.1 on [0, 1]: tau=0.8 here
     0.8
   """
-  # Rebuilding the game needs its own arrays: a construction per type.
-  if isinstance(game, NormalFormGame):
-    axes = tuple(range(len(game.batch_shape), game.rewards.ndim))
-    amap = _map_from_range(jnp.min(game.rewards, axis=axes),
-                           jnp.max(game.rewards, axis=axes))
-    expand = (...,) + (None,) * len(axes)
-    rewards = amap.scale[expand] * game.rewards + amap.shift[expand]
-    rescaled = NormalFormGame(rewards, num_agents=game.num_agents)
-    return rescaled, amap
-  if isinstance(game, PolymatrixGame):
-    lo, hi = game.agent_reward_bounds()
-    amap = _map_from_range(jnp.min(lo, axis=-1), jnp.max(hi, axis=-1))
-    m = amap.scale[..., None, None, None] * game.matrices
-    edges = game.edges
-    firsts = [int(np.argmax(edges[:, 0] == i)) for i in np.unique(edges[:, 0])]
-    m = m.at[..., np.asarray(firsts, np.int64), :, :].add(
-        amap.shift[..., None, None, None])
-    return PolymatrixGame(edges, m, num_agents=game.num_agents), amap
-  raise TypeError(
-      f"rescale_rewards supports NormalFormGame and PolymatrixGame, got "
-      f"{type(game).__name__}.")
+  if not game.has_reward_range:
+    raise TypeError(
+        f"rescale_rewards needs a game that reports its reward range "
+        f"(has_reward_range); {type(game).__name__} does not.")
+  amap = _map_from_range(*game.reward_bounds())
+  return game.affine(amap.scale, amap.shift), amap
