@@ -12,47 +12,78 @@ arrays; ``rbar`` the marginal rewards; ``tau`` the entropy weight (``lambda = 1/
 in Gambit's logit QRE); ``eta`` the step size.
 """
 
-from jaxnpg.sweeps.atlas import (REGIMES, AtlasResult, Regime, atlas, load_atlas,
-                           regimes)
-from jaxnpg.loop.algorithms import (ALGORITHMS, NPG, Algorithm, OptimisticNPG,
-                                PolicyGradient, SampledNPG)
-from jaxnpg.dynamics.attractors import (ATTRACTOR_NAMES, Attractor, AttractorResult,
-                                attractor, classify, count_distinct,
-                                detect_period)
-from jaxnpg.games.covariant import covariant_game
-from jaxnpg.games.families import families, make_game
-from jaxnpg.games.dense import NormalFormGame, random_game
-from jaxnpg.games.generators import (AffineMap, bimatrix_game, cooperative_game,
-                                potential_game, rescale_rewards, zero_sum_game)
-from jaxnpg.games.interop import from_gambit, from_openspiel, to_gambit
-from jaxnpg.dynamics.lyapunov import LyapunovResult, lyapunov_exponent
-from jaxnpg.games.markov import (MarkovGame, markov_game_from_stage_games,
-                             random_markov_game)
-from jaxnpg.core.step import (fixed_point_residual, kl_residual, marginal_rewards,
-                         ne_gap, ne_gap_per_agent, npg_step, qre_gap,
-                         qre_gap_per_agent, soft_best_response)
-from jaxnpg.games.polymatrix import (PolymatrixGame, graph_edges,
-                                network_zero_sum_game)
-from jaxnpg.core.policy import (policy_from_probs, random_policy, to_probs,
-                            uniform_policy)
-from jaxnpg.core.protocol import Game
-from jaxnpg.theory.logit import QREResult, qre
-from jaxnpg.loop.rate import linear_rate
-from jaxnpg.paper.reproduce import reproduce
-from jaxnpg.loop.run import RunResult, SolveResult, run, solve
-from jaxnpg.core.step_sizes import paper_eta
-from jaxnpg.sweeps.store import load_sweep
-from jaxnpg.loop.status import STATUS_NAMES, Status
-from jaxnpg.sweeps.results import SweepResult
-from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
-from jaxnpg.sweeps.config import SweepConfig
-from jaxnpg.sweeps.run import sweep
-from jaxnpg._version import __version__
 from jaxnpg import theory
+from jaxnpg._version import __version__
+from jaxnpg.core.policy import (
+                           policy_from_probs,
+                           random_policy,
+                           to_probs,
+                           uniform_policy,
+)
+from jaxnpg.core.protocol import Game
+from jaxnpg.core.step import (
+                           fixed_point_residual,
+                           kl_residual,
+                           marginal_rewards,
+                           ne_gap,
+                           ne_gap_per_agent,
+                           npg_step,
+                           qre_gap,
+                           qre_gap_per_agent,
+                           soft_best_response,
+)
+from jaxnpg.core.step_sizes import paper_eta
+from jaxnpg.dynamics.attractors import (
+                           ATTRACTOR_NAMES,
+                           Attractor,
+                           AttractorResult,
+                           attractor,
+                           classify,
+                           count_distinct,
+                           detect_period,
+)
+from jaxnpg.dynamics.lyapunov import LyapunovResult, lyapunov_exponent
+from jaxnpg.games.covariant import covariant_game
+from jaxnpg.games.dense import NormalFormGame, random_game
+from jaxnpg.games.families import families, make_game
+from jaxnpg.games.generators import (
+                           AffineMap,
+                           bimatrix_game,
+                           cooperative_game,
+                           potential_game,
+                           rescale_rewards,
+                           zero_sum_game,
+)
+from jaxnpg.games.interop import from_gambit, from_openspiel, to_gambit
+from jaxnpg.games.markov import (
+                           MarkovGame,
+                           markov_game_from_stage_games,
+                           random_markov_game,
+)
+from jaxnpg.games.polymatrix import PolymatrixGame, graph_edges, network_zero_sum_game
+from jaxnpg.loop.algorithms import (
+                           ALGORITHMS,
+                           NPG,
+                           Algorithm,
+                           OptimisticNPG,
+                           PolicyGradient,
+                           SampledNPG,
+)
+from jaxnpg.loop.rate import linear_rate
+from jaxnpg.loop.run import RunResult, SolveResult, run, solve
+from jaxnpg.loop.status import STATUS_NAMES, Status
+from jaxnpg.paper.reproduce import reproduce
+from jaxnpg.sweeps.atlas import REGIMES, AtlasResult, Regime, atlas, load_atlas, regimes
+from jaxnpg.sweeps.config import SweepConfig
+from jaxnpg.sweeps.results import SweepResult
+from jaxnpg.sweeps.run import sweep
+from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
+from jaxnpg.sweeps.store import load_sweep
 from jaxnpg.theory.jacobian import local_rate
-
+from jaxnpg.theory.logit import QREResult, qre
 
 __all__ = [
+    "__version__",
     "ALGORITHMS",
     "Algorithm",
     "NPG",

@@ -21,6 +21,7 @@ through ``jax.vmap``.
 from __future__ import annotations
 
 import abc
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,47 @@ import jax.numpy as jnp
 from jaxnpg.core import gaps as _gaps
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
+
+
+@runtime_checkable
+class LoopForm(Protocol):
+  """What the one NPG loop (:func:`jaxnpg.loop.iterate.iterate`) needs of a game.
+
+  A game is its own loop form (one game, action axis last, batched by plain
+  ``vmap``); a game type with a faster layout returns another object with these
+  members from :meth:`Game.loop_form` (``NormalFormGame``: the dense game with
+  the action axes first and any batch axes LAST, ``batch_last = True``, so
+  ``jax.vmap(jaxnpg.run)`` runs a batch as one batch-last loop).
+
+  Attributes:
+    dtype: the floating dtype of the computation.
+    batch_shape: batch axes of the form's arrays (trailing when
+      ``batch_last``, leading otherwise; ``()`` for one game).
+    policy_shapes: each agent's log-policy shape for one game.
+    step_scale: the factor on ``eta`` (:func:`jaxnpg.core.step.scaled_eta`).
+    action_axis: the action axis of the form's policies and payoffs (``-1``, or
+      ``0`` for a batch-last form).
+    batch_last: leaves may carry trailing batch axes (see
+      :mod:`jaxnpg.loop.batch_last`).
+  """
+  dtype: Any
+  batch_shape: tuple[int, ...]
+  policy_shapes: tuple[tuple[int, ...], ...]
+  step_scale: Any
+  action_axis: int
+  batch_last: bool
+
+  def loop_ready(self) -> LoopForm:
+    """The form with values the loop computes once, before its first step."""
+
+  def loop_payoffs(self, logp, probs, tau):
+    """The marginal payoffs, given also the probabilities ``exp(logp)``."""
+
+  def loop_gaps(self, logp, probs, payoffs, tau):
+    """``(QRE-gap, NE-gap)`` (max over agents) from known payoffs, batch-shaped."""
+
+  def loop_payoff_size(self, payoffs):
+    """``Q = max |payoff|`` over the finite entries (the tolerance's scale)."""
 
 
 class Game(abc.ABC):
@@ -97,20 +139,15 @@ class Game(abc.ABC):
       Tuple with ``payoffs[i].shape == policy_shapes[i]``.
     """
 
-  # The loop's view of a game (see jaxnpg.loop.run). `run`, `solve` and `sweep`
-  # iterate a game's *loop form*: an object with the attributes and methods
-  # below. A game is its own loop form (one game, action axis last, batches by
-  # plain vmap); a game type with a faster layout returns another form from
-  # `loop_form` (NormalFormGame: rewards and policies with the action axes first
-  # and any batch axes LAST, `batch_last = True`, so `jax.vmap(jaxnpg.run)` runs a
-  # batch as one batch-last loop).
+  # The loop's view of a game: `run`, `solve` and `sweep` iterate a game's
+  # *loop form* (the LoopForm protocol above); a game is its own.
 
   action_axis = -1    # the action axis of the form's policies and payoffs
   batch_last = False  # True: leaves may carry trailing batch axes (see _solve)
 
-  def loop_form(self):
+  def loop_form(self) -> LoopForm:
     """The form of this (one) game that the NPG loop iterates (here: itself)."""
-    return self
+    return self  # type: ignore[return-value]  # a Game has LoopForm's members
 
   def loop_ready(self):
     """The form as the loop iterates it: values computed once before the loop.
@@ -137,7 +174,7 @@ class Game(abc.ABC):
     """``Q = max |payoff|`` over the finite entries (the tolerance's scale)."""
     return _tolerance.payoff_size(_stacking.agent_groups(payoffs))
 
-  def astype(self, dtype) -> "Game":
+  def astype(self, dtype) -> Game:
     """The same game with its floating arrays cast to ``dtype`` (a pytree map).
 
     Used to draw a family's games once (in float32) and run them in any dtype, so
@@ -163,7 +200,7 @@ class Game(abc.ABC):
     raise TypeError(f"{type(self).__name__} does not report its reward range "
                     "(has_reward_range is False).")
 
-  def affine(self, scale, shift) -> "Game":
+  def affine(self, scale, shift) -> Game:
     """The same game with every reward ``r`` replaced by ``scale * r + shift``.
 
     ``scale`` and ``shift`` are scalars or ``batch_shape`` arrays (one map per

@@ -65,21 +65,25 @@ class AgentTuple(tuple):
     return obj
 
 
+def _unflatten_agents(_, xs):
+  # A transformed AgentTuple comes back as a plain tuple (its stacked array
+  # would be stale).
+  return tuple(xs)
+
+
 jax.tree_util.register_pytree_node(
-    AgentTuple, lambda t: (tuple(t), None), lambda _, xs: tuple(xs))
+    AgentTuple, lambda t: (tuple(t), None), _unflatten_agents)  # type: ignore[arg-type]
 
 
 def stack(arrays):
   """``jnp.stack(arrays)``, or the array an :class:`AgentTuple` came from."""
-  stacked = getattr(arrays, "stacked", None)
-  return jnp.stack(arrays) if stacked is None else stacked
+  return arrays.stacked if isinstance(arrays, AgentTuple) else jnp.stack(arrays)
 
 
 def stack_uniform(arrays):
   """:func:`stack` if ``arrays`` is an :class:`AgentTuple` or uniform, else ``None``."""
-  stacked = getattr(arrays, "stacked", None)
-  if stacked is not None:
-    return stacked
+  if isinstance(arrays, AgentTuple):
+    return arrays.stacked
   return jnp.stack(arrays) if is_uniform(tuple(arrays)) else None
 
 

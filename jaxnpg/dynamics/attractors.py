@@ -30,9 +30,8 @@ from jaxnpg.core import gaps as _gaps
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
 from jaxnpg.core.step import scaled_eta
-from jaxnpg.dynamics.lyapunov import (check_lengths, prepare, propagate,
-                                     state_map)
 from jaxnpg.core.validation import check_positive_int
+from jaxnpg.dynamics.lyapunov import check_lengths, prepare, propagate, state_map
 from jaxnpg.loop.algorithms import NPG
 
 
@@ -100,12 +99,12 @@ def detect_period(history_logp, tol, max_period: int):
     raise ValueError(
         f"`history_logp` holds {length} states; detecting periods up to "
         f"{max_period} needs at least {2 * max_period}.")
-  recurs = []
+  checks = []
   for p in range(1, max_period + 1):
     now = tuple(h[length - p:] for h in history_logp)
     before = tuple(h[length - 2 * p:length - p] for h in history_logp)
-    recurs.append(_max_abs_diff(now, before) <= tol)
-  recurs = jnp.stack(recurs)
+    checks.append(_max_abs_diff(now, before) <= tol)
+  recurs = jnp.stack(checks)
   return jnp.where(jnp.any(recurs), jnp.argmax(recurs) + 1, 0).astype(jnp.int32)
 
 

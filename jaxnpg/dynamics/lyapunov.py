@@ -22,9 +22,9 @@ import jax.numpy as jnp
 
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core.step import scaled_eta
+from jaxnpg.core.validation import check_positive_int
 from jaxnpg.loop.algorithms import NPG, get_algorithm
 from jaxnpg.loop.run import prepare as prepare_run
-from jaxnpg.core.validation import check_positive_int
 
 
 class LyapunovResult(NamedTuple):

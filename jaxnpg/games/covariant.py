@@ -10,15 +10,15 @@ write ``Gamma = (n - 1) rho`` (so ``Gamma`` runs over ``[-1, n - 1]``, and
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnpg.core.validation import is_concrete
 from jaxnpg.games.dense import NormalFormGame
 from jaxnpg.games.generators import check_sizes, float_dtype
-from jaxnpg.core.validation import is_concrete
 
 
 def _check_correlation(correlation, n: int) -> None:

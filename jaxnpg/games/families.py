@@ -7,8 +7,13 @@ a batch of games inside a compiled call, with no host-side loop over games.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
+from jaxnpg.games import covariant as _covariant
+from jaxnpg.games import generators as _generators
+from jaxnpg.games import markov as _markov
+from jaxnpg.games import polymatrix as _polymatrix
 from jaxnpg.games.dense import random_game
 
 
@@ -53,9 +58,6 @@ register_family(Family(
     "i.i.d. uniform rewards on [0, 1] per agent (the paper's Fig. 1 game)"))
 
 # Structured families (jaxnpg/games/generators.py, jaxnpg/games/polymatrix.py).
-from jaxnpg.games import polymatrix as _polymatrix  # noqa: E402
-from jaxnpg.games import generators as _generators
-
 register_family(Family(
     "cooperative", _generators.cooperative_game,
     "identical interest: one i.i.d. uniform [0, 1] reward tensor shared by all",
@@ -81,8 +83,6 @@ register_family(Family(
     default_actions=(10,) * 5, defaults={"graph": "ring"}))
 
 # Covariant games (jaxnpg/games/covariant.py).
-from jaxnpg.games import covariant as _covariant  # noqa: E402
-
 register_family(Family(
     "covariant", _covariant.covariant_game,
     "Gaussian payoffs, unit variance, pairwise correlation rho in [-1/(n-1), 1] "
@@ -90,8 +90,6 @@ register_family(Family(
     ("correlation",), default_etas="1"))   # Galla & Farmer's eta = beta = 1
 
 # Markov games (jaxnpg/games/markov.py).
-from jaxnpg.games import markov as _markov  # noqa: E402
-
 
 def _markov_family(key, num_actions, num_states=5, discount=0.9,
                    convention="soft", dtype=None):

@@ -16,7 +16,8 @@ theory's assumption) and reports the map, so ``tau`` and ``eta`` can be translat
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -120,11 +120,11 @@ def _try_regular(rng, n, d):
         edges.add((u, v))
       else:
         left += [u, v]
-    if len(left) == len(stubs):
-      # No progress this round: stuck unless some suitable pair remains.
-      if not any(u != v and (min(u, v), max(u, v)) not in edges
-                 for a, u in enumerate(left) for v in left[a + 1:]):
-        return None
+    # No progress this round: stuck unless some suitable pair remains.
+    if len(left) == len(stubs) and not any(
+        u != v and (min(u, v), max(u, v)) not in edges
+        for a, u in enumerate(left) for v in left[a + 1:]):
+      return None
     stubs = left
   return np.array(sorted(edges), np.int64).reshape(-1, 2)
 
@@ -196,7 +196,7 @@ def graph_edges(graph, num_agents: int | None = None, *, degree: int = 3,
     if any(len(p) != 2 for p in graph):
       raise ValueError(f"Each edge in {graph!r} must be 'i-j'.")
   arr, n = check_edges(graph, num_agents)
-  seen = {}
+  seen: dict[tuple[int, int], int] = {}
   for k, (i, j) in enumerate(arr.tolist()):
     key = (min(i, j), max(i, j))
     if key in seen:

@@ -18,8 +18,8 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnpg.games.dense import NormalFormGame
 from jaxnpg.core.protocol import Game
+from jaxnpg.games.dense import NormalFormGame
 
 GAMBIT_EXTRA = "pip install 'jaxnpg[gambit]'"
 OPENSPIEL_EXTRA = "pip install open_spiel"  # or: pip install 'jaxnpg[openspiel]'

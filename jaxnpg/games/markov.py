@@ -34,7 +34,7 @@ Conventions (SPEC, "Markov games"):
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,10 +42,14 @@ import numpy as np
 
 from jaxnpg.core import gaps as _gaps
 from jaxnpg.core import protocol as _protocol
-from jaxnpg.games.dense import NormalFormGame, infer_layout
-from jaxnpg.games.markov_eval import (induced_mdps, joint_values,
-                                      policy_iteration, value_gap)
 from jaxnpg.core.validation import is_concrete, real_finite_array, simplex_atol
+from jaxnpg.games.dense import NormalFormGame, infer_layout
+from jaxnpg.games.markov_eval import (
+  induced_mdps,
+  joint_values,
+  policy_iteration,
+  value_gap,
+)
 
 CONVENTIONS = ("soft", "logit")
 
@@ -285,13 +289,13 @@ class MarkovGame(_protocol.Game):
     return 1.0 / (1.0 - self.discount)
 
   @property
-  def qre_gap_label(self) -> str:
+  def qre_gap_label(self) -> str:  # type: ignore[override]  # per game
     """What ``qre_gap`` reports for this game: the Markov QRE-gap or the KL residual."""
     return ("Markov QRE-gap (soft)" if self.convention == "soft"
             else "KL residual (logit)")
 
   @property
-  def payoffs_depend_on_tau(self) -> bool:
+  def payoffs_depend_on_tau(self) -> bool:  # type: ignore[override]  # per game
     """``soft``: its Q-values carry each agent's entropy bonus, ``tau`` times."""
     return self.convention == "soft"
 
@@ -526,7 +530,7 @@ def markov_game_from_stage_games(stage_games, transitions, discount, initial=Non
   stages = list(stage_games)
   if not stages:
     raise ValueError("`stage_games` must hold at least one stage game.")
-  arrays = []
+  arrays: list = []
   for s, g in enumerate(stages):
     if isinstance(g, NormalFormGame):
       if g.batch_shape:

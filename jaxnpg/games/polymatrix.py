@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg.core import gaps as _gaps
-from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import protocol as _protocol
-from jaxnpg.games.dense import NormalFormGame
+from jaxnpg.core import stacking as _stacking
 from jaxnpg.core.validation import real_finite_array
+from jaxnpg.games.dense import NormalFormGame
 from jaxnpg.games.graphs import check_count, check_edges, graph_edges
 
 # to_dense refuses to build tensors with more entries than this.

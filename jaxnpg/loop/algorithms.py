@@ -14,7 +14,8 @@ of this.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -306,7 +307,8 @@ def sample_actions(key, logp, num):
   return jnp.sum(u[:, None] >= cdf[None, :-1], axis=1)
 
 
-ALGORITHMS = {"npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
+ALGORITHMS: dict[str, Callable[[], Algorithm]] = {
+    "npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
               "sampled_npg": SampledNPG}
 
 

@@ -85,7 +85,7 @@ def compile_for_cpu(lowered):
   """``lowered.compile()`` with :data:`CPU_COMPILER_OPTIONS` where XLA knows them."""
   try:
     return lowered.compile(compiler_options=CPU_COMPILER_OPTIONS)
-  except Exception:  # an XLA that does not know the option  # noqa: BLE001
+  except Exception:  # an XLA that does not know the option
     return lowered.compile()
 
 
@@ -173,7 +173,7 @@ _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 
 def _pool(workers):
   global _POOL
-  if _POOL is None or _POOL._max_workers < workers:  # noqa: SLF001
+  if _POOL is None or _POOL._max_workers < workers:
     _POOL = concurrent.futures.ThreadPoolExecutor(
         workers, thread_name_prefix="jaxnpg-part")
   return _POOL
@@ -197,10 +197,10 @@ def _threaded(treedef, leaves, statics):
       jax.ShapeDtypeStruct(x.shape[:-1] + (per,) if a else x.shape, x.dtype)
       for x, a in zip(leaves, along)), statics)
   out_shape = jax.eval_shape(
-      lambda *l: iterate(*jax.tree_util.tree_unflatten(treedef, l),
+      lambda *xs: iterate(*jax.tree_util.tree_unflatten(treedef, xs),
                          num_iters=statics[0], record_every=statics[1],
                          algorithm=statics[2]), *leaves)
-  x64 = bool(jax.config.jax_enable_x64)
+  x64 = bool(jax.config.read("jax_enable_x64"))
 
   def host(*words):
     arrays = [_from_words(w, x) for w, x in zip(words, leaves)]
@@ -290,7 +290,7 @@ def _from_words(w, like):
   return w
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def loop_fn(treedef, num_iters, record_every, algorithm, threads):
   """The loop for arguments of structure ``treedef``, as a custom_vmap function.
 

@@ -19,8 +19,14 @@ from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
 from jaxnpg.core.policy import uniform_policy
 from jaxnpg.core.step import scaled_eta
-from jaxnpg.core.validation import (check_eta, check_policy, check_positive_int,
-                                    check_tau, check_tol, is_concrete)
+from jaxnpg.core.validation import (
+  check_eta,
+  check_policy,
+  check_positive_int,
+  check_tau,
+  check_tol,
+  is_concrete,
+)
 from jaxnpg.loop.algorithms import NPG, get_algorithm
 from jaxnpg.loop.batch_last import loop_fn
 from jaxnpg.loop.iterate import RunResult, tol_and_floor

@@ -6,7 +6,8 @@ This is the driver behind ``jaxnpg run`` and the paper's figures: one compiled,
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,11 +39,11 @@ class Trajectories(NamedTuple):
   qre_gap: np.ndarray
   ne_gap: np.ndarray
   logp: tuple[Any, ...]
-  status: Optional[np.ndarray] = None
-  tol: Optional[np.ndarray] = None
-  floor: Optional[np.ndarray] = None
-  iterations_to_tol: Optional[np.ndarray] = None
-  linear_rate: Optional[np.ndarray] = None
+  status: np.ndarray | None = None
+  tol: np.ndarray | None = None
+  floor: np.ndarray | None = None
+  iterations_to_tol: np.ndarray | None = None
+  linear_rate: np.ndarray | None = None
 
 
 def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
@@ -111,16 +112,16 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
       on_chunk(done)
     if done >= num_iters:
       break
-  ks, qre, ne = (np.concatenate(ks), np.concatenate(qre, axis=-1),
-                 np.concatenate(ne, axis=-1))
+  its, qre_all, ne_all = (np.concatenate(ks), np.concatenate(qre, axis=-1),
+                          np.concatenate(ne, axis=-1))
   # The verdict of each whole run (the last chunk's status saw only its records);
   # tol and floor are the last chunk's, evaluated at the final iterate as in run.
   judge = jax.vmap(lambda q, g, t, f: verdict(
-      q, g, jnp.asarray(ks, game.dtype), tol=t, floor=f, tail=VERDICT_TAIL,
+      q, g, jnp.asarray(its, game.dtype), tol=t, floor=f, tail=VERDICT_TAIL,
       num_iters=num_iters))
-  v = judge(jnp.asarray(qre, game.dtype), jnp.asarray(ne, game.dtype),
+  v = judge(jnp.asarray(qre_all, game.dtype), jnp.asarray(ne_all, game.dtype),
             res.tol, res.floor)
-  return Trajectories(ks, qre, ne, logp, status=np.asarray(v.status),
+  return Trajectories(its, qre_all, ne_all, logp, status=np.asarray(v.status),
                       tol=np.asarray(res.tol), floor=np.asarray(res.floor),
                       iterations_to_tol=np.asarray(v.iterations_to_tol),
                       linear_rate=np.asarray(v.linear_rate))

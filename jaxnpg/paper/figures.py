@@ -15,11 +15,11 @@ import jax
 import numpy as np
 
 from jaxnpg import viz as _plots
-from jaxnpg.games.families import make_game
+from jaxnpg._version import __version__
 from jaxnpg.core.policy import random_policy
 from jaxnpg.core.step_sizes import paper_eta
+from jaxnpg.games.families import make_game
 from jaxnpg.loop.trajectories import run_pairs
-from jaxnpg._version import __version__
 
 FIGURE_1_TAUS = (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 

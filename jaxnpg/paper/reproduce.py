@@ -12,16 +12,17 @@ import json
 import os
 import tempfile
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
-from jaxnpg.sweeps import atlas as _atlas
-from jaxnpg.paper import figures as _paper
-from jaxnpg import viz as _plots
 from jaxnpg import theory
+from jaxnpg import viz as _plots
 from jaxnpg.games.families import make_game
+from jaxnpg.paper import figures as _paper
+from jaxnpg.sweeps import atlas as _atlas
 from jaxnpg.sweeps.run import sweep
 
 

@@ -24,7 +24,8 @@ import functools
 import hashlib
 import json
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,8 +33,12 @@ import numpy as np
 
 from jaxnpg.core.policy import random_policy, uniform_policy
 from jaxnpg.core.protocol import Game
-from jaxnpg.core.validation import (SUPPORTED_DTYPES, check_policy,
-                                    check_positive_int, check_tol)
+from jaxnpg.core.validation import (
+  SUPPORTED_DTYPES,
+  check_policy,
+  check_positive_int,
+  check_tol,
+)
 from jaxnpg.games.dense import DenseBatchLast
 from jaxnpg.games.families import FAMILIES
 from jaxnpg.loop.algorithms import ALGORITHMS, get_algorithm
@@ -45,7 +50,7 @@ METHODS = ("auto", "dense", "generic")
 
 # Parameters added to the manifest after the first sweeps were written: a
 # manifest without them holds a sweep with these values.
-PARAM_DEFAULTS = {"algorithm": "npg", "algorithm_options": {}, "num_seeds": None,
+PARAM_DEFAULTS: dict[str, Any] = {"algorithm": "npg", "algorithm_options": {}, "num_seeds": None,
                   "lyapunov": False, "num_inits": None, "burn_in": None,
                   "max_period": None}
 
@@ -152,19 +157,21 @@ class SweepConfig:
     True
   """
 
+  # Fields whose default None is resolved at construction are typed by what a
+  # config holds (the ignores mark them).
   taus: Sequence[float]
   family: str | None = None
   num_actions: Sequence[int] = (3, 4, 5)
-  num_games: int | None = None
+  num_games: int = None  # type: ignore[assignment]
   seed: int = 0
   game: Game | None = None
   init: Any = "random"
-  family_options: Mapping[str, Any] | None = None
+  family_options: Mapping[str, Any] = None  # type: ignore[assignment]
   etas: Sequence[float] | str = "paper"
   eta_multipliers: Sequence[float] | None = None
   num_iters: int = 1000
   tol: float | None = None
-  record_every: int | None = None
+  record_every: int = None  # type: ignore[assignment]
   trajectory_points: int = 0
   tail: float = 0.5
   method: str = "auto"
@@ -174,8 +181,12 @@ class SweepConfig:
   num_inits: int | None = None
   burn_in: int | None = None
   max_period: int = 16
-  dtype: str | None = None
+  dtype: str = None  # type: ignore[assignment]
   game_sha256: str | None = None
+  # Derived, not given: the user's games' starts, and a stored sweep's method.
+  _init_logp: Any = dataclasses.field(default=None, init=False, repr=False)
+  _stored_method: str = dataclasses.field(default="generic", init=False,
+                                          repr=False)
 
   def __post_init__(self):
     put = functools.partial(object.__setattr__, self)
@@ -399,7 +410,7 @@ class SweepConfig:
       return jax.tree_util.tree_map(lambda x: x[0], self.game)
     try:
       return jax.eval_shape(lambda: family_game(
-          self.family, self.seed, 0, self.num_actions, self.family_options,
+          str(self.family), self.seed, 0, self.num_actions, self.family_options,
           self.init, dtype=self.dtype)[0])
     except (TypeError, ValueError) as e:
       raise ConfigError("family_options", str(e)) from None
@@ -407,7 +418,7 @@ class SweepConfig:
   @property
   def init_logp(self):
     """The user's games' starts (``(G, *shape)`` each); None for a family."""
-    return getattr(self, "_init_logp", None)
+    return self._init_logp
 
   @property
   def resolved_method(self) -> str:
@@ -426,8 +437,8 @@ class SweepConfig:
   @property
   def eta_axis(self) -> tuple[float, ...]:
     """The eta axis: the multipliers of the rule, or the step sizes."""
-    if self.eta_rule == "paper":
-      return self.eta_multipliers or (1.0,)
+    if isinstance(self.etas, str):   # the paper rule
+      return tuple(self.eta_multipliers or (1.0,))
     return tuple(self.etas)
 
   @property
@@ -475,7 +486,7 @@ class SweepConfig:
     })
 
   @classmethod
-  def from_params(cls, params: Mapping[str, Any]) -> "SweepConfig":
+  def from_params(cls, params: Mapping[str, Any]) -> SweepConfig:
     """The config of a stored sweep's parameters (:meth:`to_params`).
 
     Unknown keys are ignored; keys added to the manifest after the first
@@ -499,7 +510,8 @@ class SweepConfig:
     config = cls(
         taus=p["taus"], family=None if stored_game else p.get("family"),
         num_actions=p["num_actions"], num_games=p["num_games"],
-        seed=p["seed"], init=p["init"], family_options=p.get("family_options"),
+        seed=p["seed"], init=p["init"],
+        family_options=p.get("family_options") or {},
         etas="paper" if paper else p["etas"],
         eta_multipliers=p["etas"] if paper else None,
         num_iters=p["num_iters"], tol=p.get("tol"),
@@ -516,9 +528,10 @@ class SweepConfig:
     object.__setattr__(config, "_stored_method", p.get("method") or "generic")
     return config
 
-  def replace(self, **changes) -> "SweepConfig":
+  def replace(self, **changes) -> SweepConfig:
     """A copy with ``changes`` (checked again)."""
-    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+              if f.init}
     if "game" in changes or "init" in changes:
       fields["game_sha256"] = None
     return SweepConfig(**{**fields, **changes})

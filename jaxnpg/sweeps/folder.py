@@ -257,7 +257,7 @@ class FolderLock:
     self.path = path
 
   @classmethod
-  def acquire(cls, folder: pathlib.Path) -> "FolderLock":
+  def acquire(cls, folder: pathlib.Path) -> FolderLock:
     """Take the lock of ``folder`` at once, or raise.
 
     Raises:

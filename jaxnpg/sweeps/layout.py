@@ -28,8 +28,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.extend import core as jax_core
 import numpy as np
+from jax.extend import core as jax_core
 
 from jaxnpg.core.policy import uniform_policy
 from jaxnpg.core.validation import check_positive_int
@@ -88,7 +88,7 @@ def device_memory(device) -> int:
   """Bytes of memory of ``device`` (physical memory for CPUs)."""
   try:
     stats = device.memory_stats() or {}
-  except Exception:  # some backends do not implement it  # noqa: BLE001
+  except Exception:  # some backends do not implement it
     stats = {}
   if stats.get("bytes_limit"):
     return int(stats["bytes_limit"])
@@ -221,7 +221,7 @@ def lay_out(plan: Plan, *, devices=None, memory_budget=None,
   cpu = platform == "cpu"
   work_games = max(1, budget // max(work_per_game, 1))
   out_games = max(1, budget // max(out_per_game, 1))
-  block_target = max(1, min(BLOCK_CELLS // cells, work_games)) if cpu else None
+  block_target = max(1, min(BLOCK_CELLS // cells, work_games))
   if chunk_games is None:
     target = CPU_CHUNK_CELLS if cpu else ACCEL_CHUNK_CELLS
     per_dev = max(1, target // cells // nd)

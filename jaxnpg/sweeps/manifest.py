@@ -23,8 +23,7 @@ import json
 import pathlib
 import re
 
-from jaxnpg.sweeps.config import (FORMAT, PARAM_DEFAULTS, ConfigError,
-                                  SweepConfig)
+from jaxnpg.sweeps.config import FORMAT, PARAM_DEFAULTS, ConfigError, SweepConfig
 from jaxnpg.sweeps.folder import CHUNK_DIR, one_line, read_regular
 
 

@@ -13,8 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxnpg.sweeps.config import ConfigError, SweepConfig
-from jaxnpg.sweeps.results import (cell_step_sizes, record_iterations,
-                                   trajectory_indices)
+from jaxnpg.sweeps.results import cell_step_sizes, record_iterations, trajectory_indices
 
 
 class Plan(NamedTuple):
@@ -60,7 +59,7 @@ class Plan(NamedTuple):
   def atlas(self) -> tuple[int | None, int, int] | None:
     """None, or ``(num_inits, burn_in, max_period)`` with ``lyapunov=True``."""
     c = self.config
-    return (c.num_inits, c.burn_in, c.max_period) if c.lyapunov else None
+    return (c.num_inits, int(c.burn_in or 0), c.max_period) if c.lyapunov else None
 
 
 def make_plan(config: SweepConfig, traced_options=()) -> Plan:

@@ -17,8 +17,12 @@ import numpy as np
 from jaxnpg.core.step_sizes import paper_eta
 from jaxnpg.loop.status import STATUS_NAMES, Status
 from jaxnpg.sweeps.config import SweepConfig
-from jaxnpg.sweeps.schema import (ATLAS_FIELDS, CELL_FIELDS, INITS_FIELDS,
-                                  TRAJECTORY_FIELDS)
+from jaxnpg.sweeps.schema import (
+  ATLAS_FIELDS,
+  CELL_FIELDS,
+  INITS_FIELDS,
+  TRAJECTORY_FIELDS,
+)
 from jaxnpg.sweeps.seeding import family_game
 
 
@@ -152,7 +156,7 @@ class SweepResult:
   def dims(self) -> dict[str, tuple[str, ...]]:
     """Axis names of every array field."""
     cell = ("game", "tau", "eta") + (() if self.seed is None else ("seed",))
-    dims = {f: cell for f in self.cell_fields}
+    dims = dict.fromkeys(self.cell_fields, cell)
     dims["step_size"] = ("tau", "eta")
     if self.qre_gap_trajectory is not None:
       for f in TRAJECTORY_FIELDS:
@@ -205,7 +209,7 @@ class SweepResult:
                               else np.zeros(x.shape[:-1]))
     return out
 
-  def merge_seeds(self) -> "SweepResult":
+  def merge_seeds(self) -> SweepResult:
     """The result with the seed axis folded into the game axis (``G*S`` games).
 
     Game ``g`` of seed ``s`` becomes row ``g*S + s``; ``game`` repeats each

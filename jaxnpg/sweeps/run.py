@@ -31,7 +31,8 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -213,7 +214,7 @@ def run_sweep(config: SweepConfig, *, out=None, quiet=False, on_chunk=None,
   ``traced_options`` (numbers) are inputs of the compiled chunk instead of
   constants: sweeps that differ only in their values share one compilation
   (``jaxnpg.atlas`` runs one per value). Results are those of :func:`sweep`."""
-  if config.dtype == "float64" and not jax.config.jax_enable_x64:
+  if config.dtype == "float64" and not jax.config.read("jax_enable_x64"):
     raise ValueError(
         "This sweep runs in float64, which needs 64-bit JAX: call "
         "jax.config.update('jax_enable_x64', True) (or use dtype='float32').")
@@ -256,7 +257,7 @@ def _parts(layout: Layout, args):
   n = layout.threads
   if n == 1:
     return [args]
-  return [jax.tree_util.tree_map(lambda x: np.split(x, n)[i], args)
+  return [jax.tree_util.tree_map(lambda x, i=i: np.split(x, n)[i], args)
           for i in range(n)]
 
 
@@ -291,7 +292,7 @@ def _execute(plan: Plan, layout: Layout, store, *, quiet,
   pool = (concurrent.futures.ThreadPoolExecutor(layout.threads)
           if layout.threads > 1 else None)
 
-  x64 = bool(jax.config.jax_enable_x64)   # per thread: pass it to the pool
+  x64 = bool(jax.config.read("jax_enable_x64"))   # per thread: pass it to the pool
 
   def run_part(args):
     with jax.enable_x64(x64):
@@ -316,6 +317,7 @@ def _execute(plan: Plan, layout: Layout, store, *, quiet,
   try:
     pending = launch(todo[0]) if todo else None
     for k, c in enumerate(todo):
+      assert pending is not None
       parts, (lo, hi), t0 = pending
       # Dispatch the next chunk before waiting for this one (overlaps host
       # work).

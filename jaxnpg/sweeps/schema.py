@@ -6,7 +6,8 @@ summary, :class:`jaxnpg.SweepResult` and the store's checks of chunk files.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 
 class Field(NamedTuple):

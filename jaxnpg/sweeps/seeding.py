@@ -16,12 +16,11 @@ instead (:func:`jaxnpg.sweeps.config.game_digest`).
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 
-from jaxnpg.games.families import make_game
 from jaxnpg.core.policy import random_policy, uniform_policy
+from jaxnpg.games.families import make_game
 
 # Initial policies a sweep knows by name.
 INITS = ("random", "uniform")

@@ -37,18 +37,36 @@ import numpy as np
 from jaxnpg._version import __version__
 from jaxnpg.sweeps import schema
 from jaxnpg.sweeps.config import FORMAT
-from jaxnpg.sweeps.folder import (CHUNK_DIR, LOCK, MANIFEST, FolderLock,
-                                  SweepLockedError, SweepStoreError,
-                                  atomic_write, check_out_path, held, one_line,
-                                  os_error, probe_writable, read_regular,
-                                  refuse_foreign, remove_temp_files,
-                                  sha256_file)
-from jaxnpg.sweeps.manifest import (SweepManifestError, canonical, chunk_range,
-                                    describe_difference, params_checksums,
-                                    read_manifest, short, validate_manifest,
-                                    with_defaults)
-from jaxnpg.sweeps.results import (assemble, record_iterations,
-                                   trajectory_indices)
+from jaxnpg.sweeps.folder import (
+  CHUNK_DIR,
+  LOCK,
+  MANIFEST,
+  FolderLock,
+  SweepLockedError,
+  SweepStoreError,
+  atomic_write,
+  check_out_path,
+  held,
+  one_line,
+  os_error,
+  probe_writable,
+  read_regular,
+  refuse_foreign,
+  remove_temp_files,
+  sha256_file,
+)
+from jaxnpg.sweeps.manifest import (
+  SweepManifestError,
+  canonical,
+  chunk_range,
+  describe_difference,
+  params_checksums,
+  read_manifest,
+  short,
+  validate_manifest,
+  with_defaults,
+)
+from jaxnpg.sweeps.results import assemble, record_iterations, trajectory_indices
 
 __all__ = ["LOCK", "MANIFEST", "FolderLock", "SweepLockedError",
            "SweepManifestError", "SweepStore", "SweepStoreError",
@@ -93,7 +111,7 @@ class SweepStore:
   # ---------------------------------------------------------------- opening
   @classmethod
   def open(cls, path, params: dict, layout: dict, *,
-           chunk_games_given: bool = False) -> "SweepStore":
+           chunk_games_given: bool = False) -> SweepStore:
     """Open ``path`` for the sweep ``params``: create it, or check and resume it.
 
     On process 0 this takes the folder lock (held until :meth:`close`) before
@@ -254,7 +272,7 @@ class SweepStore:
   def _expected_shapes(self, c: int) -> dict:
     lo, hi = self.chunk_games_range(c)
     p = with_defaults(self.manifest["params"])
-    shape = (hi - lo, len(p["taus"]), len(p["etas"]))
+    shape: tuple[int, ...] = (hi - lo, len(p["taus"]), len(p["etas"]))
     if p["num_seeds"] is not None:
       shape += (int(p["num_seeds"]),)
     points = 0

@@ -15,12 +15,22 @@ Three questions about the NPG iteration of eq. (2), answered without running it
   :mod:`jaxnpg.theory.logit`).
 """
 
-from jaxnpg.theory.jacobian import (LocalRate, centred_basis, eigvals,
-                                    local_rate, npg_jacobian, payoff_jacobian,
-                                    rates_from_eigenvalues)
-from jaxnpg.theory.predictions import (Boundary, PredictedRates,
-                                       predict_for_sweep, predicted_boundary,
-                                       predicted_rates)
+from jaxnpg.theory.jacobian import (
+                                    LocalRate,
+                                    centred_basis,
+                                    eigvals,
+                                    local_rate,
+                                    npg_jacobian,
+                                    payoff_jacobian,
+                                    rates_from_eigenvalues,
+)
+from jaxnpg.theory.predictions import (
+                                    Boundary,
+                                    PredictedRates,
+                                    predict_for_sweep,
+                                    predicted_boundary,
+                                    predicted_rates,
+)
 from jaxnpg.theory.theorem import Theorem33, theorem_3_3, theorem_rate
 
 __all__ = [

@@ -16,8 +16,12 @@ import numpy as np
 
 from jaxnpg.core import gaps as _gaps
 from jaxnpg.core.policy import uniform_policy
-from jaxnpg.core.validation import (check_eta, check_policy, check_positive_int,
-                                    check_tau)
+from jaxnpg.core.validation import (
+  check_eta,
+  check_policy,
+  check_positive_int,
+  check_tau,
+)
 
 
 def conditions(tau, eta, sum_actions, width=1.0):

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxnpg.viz.style import (clip_to_floor, display_floor, draw_floor,
-                              floor_note, footer, line_color, line_style,
-                              pyplot, save)
+from jaxnpg.viz.style import (
+  clip_to_floor,
+  display_floor,
+  draw_floor,
+  floor_note,
+  footer,
+  line_color,
+  line_style,
+  pyplot,
+  save,
+)
 
 
 def plot_gap_curves(iterations, curves, path, *, ylabel="QRE-gap", title=None,

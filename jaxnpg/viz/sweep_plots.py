@@ -7,16 +7,29 @@ They read a finished :class:`jaxnpg.SweepResult` (e.g. from
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from jaxnpg.loop.status import Status
 from jaxnpg.theory.predictions import Boundary
 from jaxnpg.theory.theorem import theorem_rate
-from jaxnpg.viz.style import (algorithm_title, band, band_handle,
-                              clip_to_floor, display_floor, draw_floor, finish,
-                              floor_note, legend, line_color,
-                              new_figure, quartiles, tau_axis)
+from jaxnpg.viz.style import (
+  algorithm_title,
+  band,
+  band_handle,
+  clip_to_floor,
+  display_floor,
+  draw_floor,
+  finish,
+  floor_note,
+  legend,
+  line_color,
+  new_figure,
+  quartiles,
+  tau_axis,
+)
 
 # Phase diagrams of a sweep (jaxnpg.sweep / jaxnpg sweep). They read a finished
 # SweepResult (e.g. from jaxnpg.load_sweep), never a live run.
@@ -124,7 +137,7 @@ def sweep_caption(result):
     what = f"user games {tuple(a.get('num_actions', ()))}"
   if a.get("algorithm", "npg") != "npg":
     what = f"{a['algorithm']} on {what}"
-  if getattr(result, "seed", None) is not None:
+  if result.seed is not None:
     what = f"{what}, {result.seed.size} seeds"
   if "num_iters" not in a:
     return f"{what}, {result.shape[0]} games, {_eta_description(result)}"
@@ -470,7 +483,8 @@ def plot_sweep(result, out_dir, *, taus=None, eta_index=0, predicted=None) -> di
   caption = sweep_caption(result)
   out = {}
   seeded, result = result, result.merge_seeds()  # quantiles pool the seeds
-  panels = {"converged_fraction": (plot_converged_fraction, seeded),
+  panels: dict[str, tuple[Callable[..., str], Any]] = {
+      "converged_fraction": (plot_converged_fraction, seeded),
             "converged_heatmap": (plot_converged_heatmap, result),
             "linear_rate": (plot_linear_rate, result),
             "ne_gap": (plot_ne_gap, result)}
