@@ -261,83 +261,116 @@ def _parts(layout: Layout, args):
           for i in range(n)]
 
 
+class _Chunks:
+  """Runs the chunks of one sweep: inputs on the mesh, the compiled chunk, and
+  (with ``layout.threads > 1``) one part of each chunk per host thread."""
+
+  def __init__(self, plan: Plan, layout: Layout):
+    self.plan, self.layout = plan, layout
+    config, dtype = plan.config, plan.dtype
+    self.inputs = (self._put(plan.tau_cells.astype(dtype)),
+                   self._put(plan.eta_cells.astype(dtype)),
+                   self._put(np.asarray(config.seed, np.uint32)),
+                   None if config.tol is None
+                   else self._put(np.asarray(config.tol, dtype)),
+                   *(self._put(np.asarray(config.family_options[k], dtype))
+                     for k in plan.traced_options))
+    self.pool = (concurrent.futures.ThreadPoolExecutor(layout.threads)
+                 if layout.threads > 1 else None)
+    # JAX's x64 setting is per thread: the pool's threads take the caller's.
+    self.x64 = bool(jax.config.read("jax_enable_x64"))
+    self.compiled = None
+
+  def _put(self, host, sharded=False):
+    return _global_array(self.layout.mesh, host, sharded)
+
+  def compile(self, c) -> float:
+    """Compile the chunk program on chunk ``c``'s inputs; the seconds it took."""
+    start = time.perf_counter()
+    args = _parts(self.layout, _chunk_inputs(self.plan, self.layout, c)[0])[0]
+    example = (jax.tree_util.tree_map(lambda x: self._put(x, True), args),
+               *self.inputs)
+    self.compiled = compiled_chunk(chunk_key(self.plan, self.layout), example)
+    return time.perf_counter() - start
+
+  def _run_part(self, args):
+    with jax.enable_x64(self.x64):
+      placed = jax.tree_util.tree_map(lambda x: self._put(x, True), args)
+      out = self.compiled(placed, *self.inputs)
+      if self.pool is None:
+        return out
+      return {name: _to_host(x) for name, x in out.items()}
+
+  def launch(self, c):
+    """Dispatch chunk ``c``: ``(parts, (lo, hi), start time)``."""
+    args, games = _chunk_inputs(self.plan, self.layout, c)
+    if self.pool is None:
+      return [self._run_part(args)], games, time.perf_counter()
+    return ([self.pool.submit(self._run_part, a)
+             for a in _parts(self.layout, args)], games, time.perf_counter())
+
+  def gather(self, pending) -> tuple[dict, tuple[int, int], float]:
+    """Wait for a launched chunk: its host arrays ``(g, T, E, ...)``, its games
+    and seconds. The wait polls, so Ctrl-C is answered within a fraction of a
+    second (a computation in progress cannot be stopped, only left)."""
+    parts, (lo, hi), start = pending
+    if self.pool is not None:   # each part's host arrays, in game order
+      while concurrent.futures.wait(parts, timeout=_POLL)[1]:
+        pass
+      done = [p.result() for p in parts]
+      arrays = {name: np.concatenate([p[name] for p in done])[:hi - lo]
+                for name in done[0]}
+    else:
+      while not all(x.is_ready() for x in parts[0].values()):
+        time.sleep(_POLL)
+      arrays = {name: _to_host(x)[:hi - lo] for name, x in parts[0].items()}
+    arrays = {name: _unflatten_cells(self.plan, x) for name, x in arrays.items()}
+    return arrays, (lo, hi), time.perf_counter() - start
+
+  def close(self, *, wait: bool) -> None:
+    """Stop the pool; without ``wait`` (an interrupt) running parts are left."""
+    if self.pool is not None:
+      self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+# Seconds between two looks at a computation being waited for.
+_POLL = 0.05
+
+
 def _execute(plan: Plan, layout: Layout, store, *, quiet,
              on_chunk) -> SweepResult:
   """Run the chunks of ``plan`` that ``store`` lacks (all without one); the result."""
-  config, mesh = plan.config, layout.mesh
-  put = lambda x, sharded=False: _global_array(mesh, x, sharded)
-  tau = put(plan.tau_cells.astype(plan.dtype))
-  eta = put(plan.eta_cells.astype(plan.dtype))
-  seed = put(np.asarray(config.seed, np.uint32))
-  tol = (None if config.tol is None else
-         put(np.asarray(config.tol, plan.dtype)))
-  values = tuple(put(np.asarray(config.family_options[k], plan.dtype))
-                 for k in plan.traced_options)
   todo = [c for c in range(layout.num_chunks)
           if store is None or not store.is_complete(c)]
   damaged = [] if store is None else store.damaged_chunks(todo)
-  compiled = None
-  t_compile = time.perf_counter()
-  if todo:
-    args0 = _parts(layout, _chunk_inputs(plan, layout, todo[0])[0])[0]
-    compiled = compiled_chunk(chunk_key(plan, layout), (jax.tree_util.tree_map(
-        lambda x: put(x, True), args0), tau, eta, seed, tol) + values)
-  compile_seconds = time.perf_counter() - t_compile
+  chunks = _Chunks(plan, layout)
+  compile_seconds = chunks.compile(todo[0]) if todo else 0.0
   progress = Progress(len(todo), "chunks", quiet=quiet)
   results: dict[int, dict] = {}
   start_all = time.perf_counter()
-  cells_per_game = plan.cells_per_game
   done_iters = 0
-
-  pool = (concurrent.futures.ThreadPoolExecutor(layout.threads)
-          if layout.threads > 1 else None)
-
-  x64 = bool(jax.config.read("jax_enable_x64"))   # per thread: pass it to the pool
-
-  def run_part(args):
-    with jax.enable_x64(x64):
-      placed = jax.tree_util.tree_map(lambda x: put(x, True), args)
-      out = compiled(placed, tau, eta, seed, tol, *values)
-      return {name: _to_host(x) for name, x in out.items()} if pool else out
-
-  def launch(c):
-    args, rng = _chunk_inputs(plan, layout, c)
-    if pool is None:
-      return [run_part(args)], rng, time.perf_counter()
-    return ([pool.submit(run_part, a) for a in _parts(layout, args)], rng,
-            time.perf_counter())
-
-  def gather(parts, size):
-    if pool is not None:   # each part's host arrays, in game order
-      parts = [p.result() for p in parts]
-      return {name: np.concatenate([p[name] for p in parts])[:size]
-              for name in parts[0]}
-    return {name: _to_host(x)[:size] for name, x in parts[0].items()}
-
+  interrupted = True
   try:
-    pending = launch(todo[0]) if todo else None
+    pending = chunks.launch(todo[0]) if todo else None
     for k, c in enumerate(todo):
-      assert pending is not None
-      parts, (lo, hi), t0 = pending
+      current = pending
       # Dispatch the next chunk before waiting for this one (overlaps host
       # work).
-      pending = launch(todo[k + 1]) if k + 1 < len(todo) else None
-      arrays = gather(parts, hi - lo)
-      arrays = {name: _unflatten_cells(plan, x) for name, x in arrays.items()}
-      seconds = time.perf_counter() - t0
+      pending = chunks.launch(todo[k + 1]) if k + 1 < len(todo) else None
+      arrays, (lo, hi), seconds = chunks.gather(current)
       if store is not None:
         store.write_chunk(c, arrays, games=(lo, hi), seconds=seconds)
       results[c] = arrays
-      done_iters += (hi - lo) * cells_per_game * config.num_iters
+      done_iters += (hi - lo) * plan.cells_per_game * plan.config.num_iters
       elapsed = time.perf_counter() - start_all
       progress.update(k + 1, "game-iterations/s",
                       done_iters / max(elapsed, 1e-9))
       if on_chunk is not None:
         on_chunk({"chunk": c, "games": (lo, hi), "seconds": seconds,
                   "skipped": False})
+    interrupted = False
   finally:
-    if pool is not None:
-      pool.shutdown(wait=True, cancel_futures=True)
+    chunks.close(wait=not interrupted)
   for c in range(layout.num_chunks):
     if c not in results:
       results[c] = store.read_chunk(c)
@@ -345,22 +378,29 @@ def _execute(plan: Plan, layout: Layout, store, *, quiet,
         on_chunk({"chunk": c, "games": store.chunk_games_range(c),
                   "seconds": 0.0, "skipped": True})
   elapsed = time.perf_counter() - start_all
+  attrs = _attrs(plan, layout, store, seconds=elapsed,
+                 compile_seconds=compile_seconds, computed=len(todo),
+                 damaged=damaged, rate=(done_iters / elapsed
+                                        if todo and elapsed > 0 else None))
+  return assemble(plan.params, results, layout.num_chunks, attrs)
+
+
+def _attrs(plan, layout, store, *, seconds, compile_seconds, computed, damaged,
+           rate) -> dict:
+  """A live sweep's ``SweepResult.attrs``: parameters, chunking, versions, timing."""
   attrs = dict(plan.params)
   attrs.update(
       chunk_games=layout.chunk_games, num_chunks=layout.num_chunks,
       block_games=layout.block_games, threads=layout.threads,
       num_devices=layout.num_devices,
       devices=[str(d) for d in layout.devices], platform=layout.platform,
-      jaxnpg=__version__, jax=jax.__version__, seconds=elapsed,
-      compile_seconds=compile_seconds,
-      chunks_computed=len(todo), chunks_damaged=damaged,
-      game_iterations_per_second=(done_iters / elapsed if todo and elapsed > 0
-                                  else None),
-      sum_actions=int(sum(config.num_actions)),
-  )
+      jaxnpg=__version__, jax=jax.__version__, seconds=seconds,
+      compile_seconds=compile_seconds, chunks_computed=computed,
+      chunks_damaged=damaged, game_iterations_per_second=rate,
+      sum_actions=int(sum(plan.config.num_actions)))
   if store is not None:
     attrs["out"] = str(store.path)
-  return assemble(plan.params, results, layout.num_chunks, attrs)
+  return attrs
 
 
 def _unflatten_cells(plan: Plan, x):
