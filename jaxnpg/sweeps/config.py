@@ -405,13 +405,17 @@ class SweepConfig:
 
   @functools.cached_property
   def prototype(self) -> Game:
-    """One game of the sweep (a family's only as shapes, ``jax.eval_shape``)."""
+    """One game of the sweep: its type, sizes and abilities.
+
+    A family's game only as shapes (``jax.eval_shape``), drawn in float32 (the
+    dtype the family draws in; checking a config never needs 64-bit JAX).
+    """
     if self.game is not None:
       return jax.tree_util.tree_map(lambda x: x[0], self.game)
     try:
       return jax.eval_shape(lambda: family_game(
           str(self.family), self.seed, 0, self.num_actions, self.family_options,
-          self.init, dtype=self.dtype)[0])
+          self.init, dtype=jnp.float32)[0])
     except (TypeError, ValueError) as e:
       raise ConfigError("family_options", str(e)) from None
 

@@ -149,7 +149,7 @@ def memory_per_game(plan: Plan) -> tuple[int, int]:
   proto = config.prototype
   itemsize = plan.dtype.itemsize
   policy_size = sum(math.prod(s) for s in proto.policy_shapes)
-  game_bytes = sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
+  game_bytes = sum(math.prod(x.shape) * itemsize
                    for x in jax.tree_util.tree_leaves(proto))
   per_cell_work = (step_bytes(proto, config.algorithm)
                    + itemsize * (4 * policy_size + 2 * plan.record_iterations.size
