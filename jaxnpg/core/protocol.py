@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxnpg.core import gaps as _gaps
-from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
 
 
@@ -66,10 +65,18 @@ class LoopForm(Protocol):
     """The marginal payoffs, given also the probabilities ``exp(logp)``."""
 
   def loop_gaps(self, logp, probs, payoffs, tau):
-    """``(QRE-gap, NE-gap)`` (max over agents) from known payoffs, batch-shaped."""
+    """``(QRE-gap, NE-gap)`` of every agent from known payoffs, ``(n, *batch)``."""
 
   def loop_payoff_size(self, payoffs):
-    """``Q = max |payoff|`` over the finite entries (the tolerance's scale)."""
+    """Every agent's ``Q_i = max |payoff_i|`` (finite entries), ``(n, *batch)``:
+    the scale of its tolerance."""
+
+  def loop_valid(self):
+    """Whether the form's arrays make a valid game, ``batch``-shaped bool.
+
+    The in-graph counterpart of the eager checks a game's constructor makes
+    (a traced game is never checked); computed once per run.
+    """
 
 
 class Game(abc.ABC):
@@ -164,15 +171,29 @@ class Game(abc.ABC):
     return self.payoffs(logp, tau)
 
   def loop_gaps(self, logp, probs, payoffs, tau):
-    """``(QRE-gap, NE-gap)`` (max over agents) from known payoffs: scalars."""
+    """``(QRE-gap, NE-gap)`` of every agent from known payoffs: ``(n,)`` each."""
     del probs
-    qre = jnp.max(self.qre_gap_per_agent(logp, tau, payoffs))
-    ne = jnp.max(self.ne_gap_per_agent(logp, payoffs))
-    return qre, ne
+    return (self.qre_gap_per_agent(logp, tau, payoffs),
+            self.ne_gap_per_agent(logp, payoffs))
 
   def loop_payoff_size(self, payoffs):
-    """``Q = max |payoff|`` over the finite entries (the tolerance's scale)."""
-    return _tolerance.payoff_size(_stacking.agent_groups(payoffs))
+    """Every agent's ``Q_i = max |payoff_i|`` (finite entries): ``(n,)``."""
+    return _tolerance.payoff_sizes(payoffs)
+
+  def loop_valid(self):
+    """:meth:`valid` (the game is its own loop form)."""
+    return self.valid()
+
+  def valid(self):
+    """Whether this game's arrays make a valid game (traced; a bool scalar).
+
+    What the constructor checks eagerly, checked in the compiled program for a
+    game built from traced arrays: here, finite floating arrays. Game types with
+    more invariants (stochastic transitions, a discount in ``[0, 1)``) add them.
+    """
+    leaves = [x for x in jax.tree_util.tree_leaves(self)
+              if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
   def astype(self, dtype) -> Game:
     """The same game with its floating arrays cast to ``dtype`` (a pytree map).

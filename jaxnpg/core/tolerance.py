@@ -1,14 +1,19 @@
 """Default tolerances and rounding floors: the one rule behind every verdict.
 
-The QRE-gap is a difference of regularized rewards ``<pi_i, rbar_i> + tau H(pi_i)``,
-whose size is about ``Q + tau log A`` (``Q = max_{i,a} |rbar_i(a)|``, ``A`` the
-largest action count). The **default QRE-gap tolerance** is relative to that size,
+Agent ``i``'s QRE-gap is a difference of its regularized rewards
+``<pi_i, rbar_i> + tau H(pi_i)``, whose size is about ``Q_i + tau log A_i``
+(``Q_i = max_a |rbar_i(a)|``). The **default QRE-gap tolerance** is each agent's
+own, relative to that size,
 
-    tol = GAP_RTOL * (Q + tau * log A),        GAP_RTOL = 1e-6,
+    tol_i = GAP_RTOL * (Q_i + tau * log A_i),        GAP_RTOL = 1e-6,
 
-evaluated at the final iterate, and it is the same in float32 and float64, so both
-dtypes draw the same phase diagram of the same games (float32 resolves it wherever
-its rounding floor is below it; float64 users who want more pass ``tol``).
+evaluated at the final iterate, and a run meets it when every agent meets its own
+(so an agent whose rewards are a million times larger does not set the others'
+tolerance; before v0.2 one tolerance, from the largest ``Q_i`` and ``A_i``, judged
+the largest gap). It is the same in float32 and float64, so both dtypes draw the
+same phase diagram of the same games (float32 resolves it wherever its rounding
+floor is below it; float64 users who want more pass ``tol``, one absolute
+tolerance for every agent).
 
 The **rounding floor** of a cell is the smallest QRE-gap the dtype can resolve
 there. Two parts, with ``eps`` the dtype's machine epsilon:
@@ -23,6 +28,8 @@ there. Two parts, with ``eps`` the dtype's machine epsilon:
   iterate sits about ``d = FLOOR_FACTOR * eps (max(log A, 1) + eta Q) / (eta tau)``
   from the fixed point in log space, where the QRE-gap (quadratic) is about
   ``tau d^2``.
+
+Both are per agent (its own ``Q_i`` and ``A_i``), like the tolerance.
 
 For ``solve``'s fixed-point residual, a max-norm over *all* actions (rare ones
 included), the floor is :func:`residual_floor`, ``FLOOR_FACTOR * eps * max(L, 1) /
@@ -39,6 +46,9 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
+
+from jaxnpg.core import stacking as _stacking
 
 GAP_RTOL = 1e-6       # default QRE-gap tolerance relative to Q + tau log A
 FLOOR_FACTOR = 8.0    # safety factor on eps in the iteration's rounding floors
@@ -67,9 +77,28 @@ def _max_finite_abs(arrays):
                             for x in arrays]))
 
 
+def payoff_sizes(payoffs):
+  """``Q_i = max_a |payoff_i(a)|`` over the finite entries, per agent: ``(n,)``.
+
+  Args:
+    payoffs: tuple of per-agent arrays of one game (``(A_i,)`` or ``(S, A_i)``).
+  """
+  stacked = _stacking.stack_uniform(payoffs)
+  if stacked is not None:
+    finite = jnp.where(jnp.isfinite(stacked), jnp.abs(stacked), 0.0)
+    return jnp.max(finite, axis=tuple(range(1, stacked.ndim)))
+  return jnp.stack([jnp.max(jnp.where(jnp.isfinite(x), jnp.abs(x), 0.0))
+                    for x in payoffs])
+
+
 def log_max_actions(shapes) -> float:
   """``log A`` of the largest action count (last axis of each policy shape)."""
   return math.log(max(int(s[-1]) for s in shapes))
+
+
+def log_actions(shapes) -> np.ndarray:
+  """``log A_i`` of every agent, ``(n,)`` (last axis of each policy shape)."""
+  return np.log(np.asarray([int(s[-1]) for s in shapes], dtype=np.float64))
 
 
 def default_gap_tol(q_size, tau, log_a):
@@ -97,7 +126,7 @@ def gap_floor(q_size, tau, eta, log_a, dtype):
   evaluation = EVAL_FACTOR * eps * (q_size + tau * log_a)
   c = _contraction(eta, tau)
   safe = jnp.where(c > 0, c, 1.0)
-  d = FLOOR_FACTOR * eps * (max(log_a, 1.0) + eta * q_size) / safe
+  d = FLOOR_FACTOR * eps * (jnp.maximum(log_a, 1.0) + eta * q_size) / safe
   return evaluation + jnp.where(c > 0, tau * d * d, 0.0)
 
 

@@ -155,3 +155,28 @@ def check_policy(game, logp, *, batched: bool = True) -> None:
           f"Agent {i}'s policy is off the simplex: its probabilities sum to 1 "
           f"within {worst:.3g}, more than the tolerance {tol:g}. Pass "
           "log-probabilities (e.g. from `policy_from_probs`).")
+
+
+def inputs_ok(tau, eta, tol, logp, *, action_axis: int):
+  """In-graph validity of a run's inputs: a bool per run (``batch``-shaped).
+
+  The compiled counterpart of :func:`check_tau`, :func:`check_eta`,
+  ``check_tol`` and :func:`check_policy`, for values a trace hides: ``tau``
+  finite and ``>= 0``, ``eta`` finite and ``> 0`` (the scaled step, so a
+  discount outside ``[0, 1)`` fails here too), ``tol`` (if given) finite and
+  ``> 0``, and every agent's policy free of NaN and ``+inf`` and on the simplex
+  within :func:`simplex_atol`. ``action_axis`` is ``0`` for batch-last policies
+  ``(A_i, *batch)`` and ``-1`` for one game's (every axis is reduced).
+  """
+  ok = jnp.isfinite(tau) & (tau >= 0) & jnp.isfinite(eta) & (eta > 0)
+  if tol is not None:
+    ok = ok & jnp.isfinite(tol) & (tol > 0)
+  for lp in logp:
+    bad = jnp.isnan(lp) | jnp.isposinf(lp)
+    off = jnp.abs(jnp.sum(jnp.exp(lp), axis=action_axis) - 1) > simplex_atol(
+        lp.dtype)
+    if action_axis == 0:
+      ok = ok & ~jnp.any(bad, axis=0) & ~off
+    else:
+      ok = ok & ~jnp.any(bad) & ~jnp.any(off)
+  return ok

@@ -355,7 +355,7 @@ class DenseBatchLast:
     return jnp.where(jnp.isnan(r0), 0.0, 1.0).astype(self.dtype)
 
   def loop_gaps(self, logp, probs, payoffs, tau):
-    """``(QRE-gap, NE-gap)``, max over agents, shaped like the batch.
+    """``(QRE-gap, NE-gap)`` of every agent, ``(n, *batch)`` each.
 
     The definitions of :mod:`jaxnpg.core.gaps` (KL form, ``0 * (-inf) = 0``, NaN where
     a policy entry is NaN or ``+inf`` or a payoff is not finite), with the sums
@@ -379,11 +379,17 @@ class DenseBatchLast:
                            0.0) for a in range(A)])
       qre.append(jnp.where(tau > 0, jnp.maximum(tau * kl, 0.0) + poison, ne_i))
       ne.append(ne_i)
-    return _max(qre), _max(ne)   # jnp.maximum keeps NaN
+    return jnp.stack(qre), jnp.stack(ne)
 
   def loop_payoff_size(self, payoffs):
-    return _max([jnp.where(jnp.isfinite(x[a]), jnp.abs(x[a]), 0.0)
-                 for x in payoffs for a in range(x.shape[0])])
+    """Every agent's ``Q_i = max |payoff_i|`` (finite entries), ``(n, *batch)``."""
+    return jnp.stack([_max([jnp.where(jnp.isfinite(x[a]), jnp.abs(x[a]), 0.0)
+                            for a in range(x.shape[0])]) for x in payoffs])
+
+  def loop_valid(self):
+    """Finite rewards, per game: ``batch``-shaped (a traced game is unchecked)."""
+    lead = tuple(range(1 + self.num_agents))
+    return jnp.all(jnp.isfinite(self.rewards), axis=lead)
 
 
 def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,

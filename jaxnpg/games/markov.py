@@ -303,6 +303,19 @@ class MarkovGame(_protocol.Game):
     arr = np.asarray(self.rewards)
     return float(arr.min()), float(arr.max())
 
+  def valid(self):
+    """Finite rewards, stochastic nonnegative transitions and start, and a
+    discount in ``[0, 1)`` the dtype resolves (traced; a bool scalar)."""
+    tol = simplex_atol(self.dtype)
+    least = DISCOUNT_MARGIN_EPS * float(jnp.finfo(self.dtype).eps)
+
+    def stochastic(p):
+      return (jnp.all(jnp.isfinite(p)) & jnp.all(p >= 0)
+              & jnp.all(jnp.abs(jnp.sum(p, axis=-1) - 1) <= tol))
+    return (jnp.all(jnp.isfinite(self.rewards)) & stochastic(self.transitions)
+            & stochastic(self.initial) & (self.discount >= 0)
+            & (1 - self.discount >= least))
+
   def reward_bounds(self):
     axes = tuple(range(len(self.batch_shape), self.rewards.ndim))
     return jnp.min(self.rewards, axis=axes), jnp.max(self.rewards, axis=axes)

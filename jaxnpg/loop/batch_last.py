@@ -35,6 +35,7 @@ import concurrent.futures
 import functools
 import math
 import os
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -123,10 +124,8 @@ def _merge_last(out, size, xp=jnp):
 
 def _map_batched(fn, out):
   """``fn`` on every batched field of a RunResult (all but ``iterations``)."""
-  return out._replace(logp=tuple(map(fn, out.logp)), qre_gap=fn(out.qre_gap),
-                      ne_gap=fn(out.ne_gap), status=fn(out.status),
-                      tol=fn(out.tol), floor=fn(out.floor),
-                      state=jax.tree_util.tree_map(fn, out.state))
+  mapped = jax.tree_util.tree_map(fn, out._replace(iterations=None))
+  return mapped._replace(iterations=out.iterations)
 
 
 def _cells(treedef, leaves, algorithm):
@@ -154,17 +153,28 @@ def _blocked(run, treedef, leaves, algorithm):
   return _merge_last(out, size)
 
 
-@functools.lru_cache(maxsize=64)
-def _part_program(treedef, avals, statics):
-  """The batch-last loop on one part, in blocks, compiled on its own for CPU."""
-  num_iters, record_every, algorithm = statics
+class LoopStatics(NamedTuple):
+  """The static arguments of :func:`jaxnpg.loop.iterate.iterate` (hashable)."""
+  num_iters: int
+  record_every: int
+  algorithm: Any
+  tail: float
 
+
+def _runner(treedef, statics: LoopStatics):
+  """``iterate`` on the flat leaves of its arguments."""
   def run(*leaves):
     return iterate(*jax.tree_util.tree_unflatten(treedef, leaves),
-                   num_iters=num_iters, record_every=record_every,
-                   algorithm=algorithm)
+                   **statics._asdict())
+  return run
 
-  fn = jax.jit(lambda *leaves: _blocked(run, treedef, leaves, algorithm))
+
+@functools.lru_cache(maxsize=64)
+def _part_program(treedef, avals, statics: LoopStatics):
+  """The batch-last loop on one part, in blocks, compiled on its own for CPU."""
+  run = _runner(treedef, statics)
+  fn = jax.jit(lambda *leaves: _blocked(run, treedef, leaves,
+                                        statics.algorithm))
   return compile_for_cpu(fn.lower(*avals))
 
 
@@ -187,7 +197,7 @@ def _threaded(treedef, leaves, statics):
   :func:`_part_program` on each part from its own thread and joins the results
   along the same axis (``iterations`` is shared by all parts).
   """
-  batch = _cells(treedef, leaves, statics[2])
+  batch = _cells(treedef, leaves, statics.algorithm)
   _remember_key_impls(leaves)
   size = batch[-1]
   parts = max(1, min(cores(), size, math.prod(batch) // BLOCK_CELLS))
@@ -196,10 +206,7 @@ def _threaded(treedef, leaves, statics):
   program = _part_program(treedef, tuple(
       jax.ShapeDtypeStruct(x.shape[:-1] + (per,) if a else x.shape, x.dtype)
       for x, a in zip(leaves, along)), statics)
-  out_shape = jax.eval_shape(
-      lambda *xs: iterate(*jax.tree_util.tree_unflatten(treedef, xs),
-                         num_iters=statics[0], record_every=statics[1],
-                         algorithm=statics[2]), *leaves)
+  out_shape = jax.eval_shape(_runner(treedef, statics), *leaves)
   x64 = bool(jax.config.read("jax_enable_x64"))
 
   def host(*words):
@@ -291,18 +298,14 @@ def _from_words(w, like):
 
 
 @functools.cache
-def loop_fn(treedef, num_iters, record_every, algorithm, threads):
+def loop_fn(treedef, statics: LoopStatics, threads: bool):
   """The loop for arguments of structure ``treedef``, as a custom_vmap function.
 
   ``threads`` (static) allows the host-thread path on CPU (``jaxnpg.sweep``,
   which splits its chunks over threads itself, turns it off).
   """
-  statics = (num_iters, record_every, algorithm)
-
-  def run(*leaves):
-    return iterate(*jax.tree_util.tree_unflatten(treedef, leaves),
-                   num_iters=num_iters, record_every=record_every,
-                   algorithm=algorithm)
+  algorithm = statics.algorithm
+  run = _runner(treedef, statics)
 
   def body(*leaves):
     form = jax.tree_util.tree_unflatten(treedef, leaves)[0]

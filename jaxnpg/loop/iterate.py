@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jaxnpg.core import stacking as _stacking
 from jaxnpg.core import tolerance as _tolerance
 from jaxnpg.core.step import scaled_eta
+from jaxnpg.core.validation import inputs_ok
 from jaxnpg.loop.verdict import verdict
 
 # Fraction of a run's records fitted for the "stalled" test (as in jaxnpg.sweep).
@@ -33,23 +34,35 @@ class RunResult(NamedTuple):
 
   Attributes:
     logp: final log-policy after ``num_iters`` steps, ``logp[i].shape == (A_i,)``.
-    qre_gap: ``(T,)`` QRE-gap of the iterate ``pi^k`` for each ``k`` in
-      ``iterations``; NaN (never 0) where the policy or payoffs are not finite.
+    qre_gap: ``(T,)`` QRE-gap (the largest agent's) of the iterate ``pi^k`` for
+      each ``k`` in ``iterations``; NaN (never 0) where the policy or payoffs are
+      not finite or the inputs were invalid.
     ne_gap: ``(T,)`` NE-gap of the same iterates.
     iterations: ``(T,)`` int, the ``k`` of each record: ``0, r, 2r, ...`` and
       ``num_iters`` (``r = record_every``), so ``T = num_iters // r + 1`` when
       ``r`` divides ``num_iters``.
     status: int8 scalar, the verdict of the run (a :class:`jaxnpg.Status` code,
-      exactly as a ``jaxnpg.sweep`` cell with these records would get it):
-      converged, not converged, blew up, stalled or at the rounding floor.
-    tol: scalar, the QRE-gap tolerance the status used (the given ``tol``, or the
-      default rule of :mod:`jaxnpg.core.tolerance` at the final iterate).
-    floor: scalar, the dtype's rounding floor of the QRE-gap at the final
-      iterate; when it exceeds ``tol`` the dtype cannot resolve ``tol`` here.
+      exactly as a ``jaxnpg.sweep`` cell with these records would get it).
+    tol: ``(n,)`` every agent's QRE-gap tolerance (the given ``tol``, or the
+      default rule of :mod:`jaxnpg.core.tolerance` at the final iterate: each
+      agent's own scale); the run converged when every agent met its own.
+    floor: ``(n,)`` every agent's rounding floor of its QRE-gap at the final
+      iterate; where it exceeds ``tol`` the dtype cannot resolve ``tol``.
     state: the algorithm's whole state after ``num_iters`` steps (a pytree:
       NPG's ``(logp, probs)``, an optax optimizer's ``opt_state``, a sampler's
       key stream and step counter); ``run(..., init_state=state)`` continues
       from it exactly.
+    qre_gap_relative: ``(T,)`` the largest ratio of an agent's QRE-gap to its own
+      reward size ``Q_i + tau log A_i`` at each record: the series the default
+      tolerance (``1e-6``) judges.
+    agent_qre_gap: ``(n,)`` every agent's QRE-gap at the final iterate.
+    iterations_to_tol: int32, first recorded iteration at which every agent met
+      its tolerance (``-1``: never).
+    linear_rate: the fitted linear rate of the QRE-gap's tail (NaN: none).
+    iterations_needed: for a ``NOT_CONVERGED`` run, the iterations it would need
+      in all at its fitted rate (NaN otherwise).
+    monotone: bool, the recorded QRE-gap never increased (ignoring values at the
+      floating-point floor).
   """
   logp: tuple[Any, ...]
   qre_gap: jax.Array
@@ -59,18 +72,30 @@ class RunResult(NamedTuple):
   tol: jax.Array
   floor: jax.Array
   state: Any = None
+  qre_gap_relative: Any = None
+  agent_qre_gap: Any = None
+  iterations_to_tol: Any = None
+  linear_rate: Any = None
+  iterations_needed: Any = None
+  monotone: Any = None
 
 
 def tol_and_floor(game, payoffs, tau, eta, tol=None):
-  """The QRE-gap tolerance (given or default) and rounding floor, given the payoffs.
+  """Every agent's QRE-gap tolerance (given or default) and rounding floor.
 
   ``game`` is a loop form (a game, or its batch-last form); ``eta`` is the
-  scaled step size. See :mod:`jaxnpg.core.tolerance` for the rule. Shaped like the
-  batch (scalars for one game).
+  scaled step size. See :mod:`jaxnpg.core.tolerance` for the rule. Shaped
+  ``(n, *batch)`` (``(n,)`` for one game).
   """
-  return _tolerance.gap_tol_and_floor(
-      game.loop_payoff_size(payoffs), tau, eta,
-      _tolerance.log_max_actions(game.policy_shapes), game.dtype, tol)
+  sizes = game.loop_payoff_size(payoffs)                         # (n, *batch)
+  log_a = _log_actions(game, sizes)
+  return _tolerance.gap_tol_and_floor(sizes, tau, eta, log_a, game.dtype, tol)
+
+
+def _log_actions(form, like):
+  """``log A_i`` shaped to broadcast against ``like`` ``(n, *batch)``."""
+  log_a = _tolerance.log_actions(form.policy_shapes).astype(form.dtype)
+  return jnp.asarray(log_a).reshape((-1,) + (1,) * (jnp.ndim(like) - 1))
 
 
 def batch_of(form, tau, eta, logp, tol, state=None, algorithm=None):
@@ -99,11 +124,13 @@ def _full_batch(state, batch):
 
 
 def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
-            record_every, algorithm):
+            record_every, algorithm, tail=VERDICT_TAIL):
   """``num_iters`` steps of ``algorithm`` on a loop form, records and verdict.
 
   The loop starts from ``state`` when given (a state handed back by an earlier
-  run), else from ``algorithm.init(form, logp, key)``.
+  run), else from ``algorithm.init(form, logp, key)``. Each record holds the
+  QRE-gap and NE-gap (largest agent's) and the largest relative QRE-gap; the
+  inputs are checked once, in the graph (:func:`inputs_ok`).
   """
   dtype = form.dtype
   tau = jnp.asarray(tau, dtype)
@@ -125,9 +152,17 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
     return step(state, payoffs_of(state) if algorithm.uses_payoffs
                 else None), None
 
-  def record_of(state, payoffs):
+  def gaps_of(state, payoffs):
     return form.loop_gaps(algorithm.policy(state), algorithm.probs(state),
                           payoffs, tau)
+
+  def record_of(state, payoffs):
+    qre_i, ne_i = gaps_of(state, payoffs)                        # (n, *batch)
+    sizes = form.loop_payoff_size(payoffs)
+    scale = sizes + tau * _log_actions(form, sizes)
+    relative = qre_i / jnp.where(scale > 0, scale, 1.0)
+    return (jnp.max(qre_i, axis=0), jnp.max(relative, axis=0),
+            jnp.max(ne_i, axis=0))
 
   def block(length):
     # Each step emits the record of the step before (carried) and carries its
@@ -154,29 +189,42 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
     state = algorithm.init(form, logp, key)
   if form.batch_last:
     state = _full_batch(state, batch)
+  valid = (inputs_ok(tau, eta, tol, algorithm.policy(state),
+                     action_axis=form.action_axis) & form.loop_valid())
   carry = (state, record_of(state, payoffs_of(state)))
-  carry, (qre, ne) = _stacking.scan(block(record_every), carry, None,
-                                    length=num_blocks)
+  carry, records = _stacking.scan(block(record_every), carry, None,
+                                  length=num_blocks)
   starts = jnp.arange(num_blocks) * record_every
   if remainder:
-    carry, (q, e) = block(remainder)(carry, None)
-    qre, ne = jnp.concatenate([qre, q[None]]), jnp.concatenate([ne, e[None]])
+    carry, extra = block(remainder)(carry, None)
+    records = jax.tree_util.tree_map(
+        lambda r, x: jnp.concatenate([r, x[None]]), records, extra)
     starts = jnp.append(starts, num_blocks * record_every)
-  state, (q, e) = carry
+  state, carried = carry
   logp, probs = algorithm.policy(state), algorithm.probs(state)
   payoffs = form.loop_payoffs(logp, probs, tau)
-  qre_last, ne_last = form.loop_gaps(logp, probs, payoffs, tau)
+  final = record_of(state, payoffs)
+  agent_gaps = gaps_of(state, payoffs)[0]                          # (n, *batch)
   # [placeholder, records..., carried record, final record], placeholder dropped
-  qre = jnp.concatenate([qre, q[None], qre_last[None]])[1:]
-  ne = jnp.concatenate([ne, e[None], ne_last[None]])[1:]
+  qre, relative, ne = (
+      jnp.where(valid, jnp.concatenate([r, c[None], f[None]])[1:], jnp.nan)
+      for r, c, f in zip(records, carried, final))
   iterations = jnp.append(starts, num_iters)
-  tol, floor = tol_and_floor(form, payoffs, tau, eta, tol)
-  tol, floor = jnp.broadcast_to(tol, batch), jnp.broadcast_to(floor, batch)
+  tols, floors = tol_and_floor(form, payoffs, tau, eta, tol)
+  shape = (len(form.policy_shapes),) + batch
+  tols, floors = jnp.broadcast_to(tols, shape), jnp.broadcast_to(floors, shape)
   # The verdict of every batch element, records first (no transposes).
-  status = verdict(qre, ne, iterations.astype(dtype), tol=tol, floor=floor,
-                   tail=VERDICT_TAIL, num_iters=num_iters).status
+  v = verdict(qre, ne, iterations.astype(dtype),
+              judged=relative if tol is None else qre,
+              threshold=_tolerance.GAP_RTOL if tol is None else tol,
+              agent_gaps=agent_gaps, tol=tols, floor=floors,
+              tail=tail, num_iters=num_iters, valid=valid)
   # Plain tuples for the agents' stacked views (the structure the caller sees).
   state = jax.tree_util.tree_map(lambda x: x, state)
-  return RunResult(logp=tuple(logp), qre_gap=qre, ne_gap=ne,
-                   iterations=iterations, status=status, tol=tol, floor=floor,
-                   state=state)
+  return RunResult(
+      logp=tuple(logp), qre_gap=qre, ne_gap=ne, iterations=iterations,
+      status=v.status, tol=tols, floor=floors, state=state,
+      qre_gap_relative=relative,
+      agent_qre_gap=jnp.where(valid, agent_gaps, jnp.nan),
+      iterations_to_tol=v.iterations_to_tol, linear_rate=v.linear_rate,
+      iterations_needed=v.iterations_needed, monotone=v.monotone)

@@ -25,11 +25,12 @@ from jaxnpg.core.validation import (
   check_positive_int,
   check_tau,
   check_tol,
+  inputs_ok,
   is_concrete,
 )
 from jaxnpg.loop.algorithms import NPG, get_algorithm
-from jaxnpg.loop.batch_last import loop_fn
-from jaxnpg.loop.iterate import RunResult, tol_and_floor
+from jaxnpg.loop.batch_last import LoopStatics, loop_fn
+from jaxnpg.loop.iterate import VERDICT_TAIL, RunResult, tol_and_floor
 from jaxnpg.loop.verdict import decide
 
 
@@ -45,10 +46,12 @@ class SolveResult(NamedTuple):
     ne_gap: scalar, the NE-gap at the last iterate.
     status: int8 scalar, a :class:`jaxnpg.Status` code: ``CONVERGED``,
       ``NOT_CONVERGED`` (``max_iters`` reached above ``tol``), ``BLEW_UP`` (a
-      non-finite measure or gap) or ``AT_FLOOR`` (stopped at the dtype's rounding
-      floor, which lies above ``tol``).
-    tol: scalar, the tolerance used.
-    floor: scalar, the rounding floor of the measure at the last iterate.
+      non-finite measure or gap), ``AT_FLOOR`` (stopped at the dtype's rounding
+      floor, which lies above ``tol``) or ``INVALID_INPUT`` (a traced input the
+      eager checks refuse; the measure and gaps are then NaN).
+    tol: the tolerance used: a scalar on the residual; ``(n,)``, one per agent,
+      on the QRE-gap (the run converged when every agent met its own).
+    floor: the rounding floor of the measure at the last iterate (likewise).
     state: the algorithm's whole state at the last iterate (see
       :attr:`RunResult.state`); ``solve(..., init_state=state)`` goes on from it.
   """
@@ -164,10 +167,10 @@ def run(game, tau, eta, num_iters: int, *, init=None, record_every: int = 1,
 
 
 @functools.partial(jax.jit, static_argnames=(
-    "num_iters", "record_every", "algorithm", "batch_last", "threads"))
+    "num_iters", "record_every", "algorithm", "batch_last", "threads", "tail"))
 def run_loop(game, tau, eta, logp, key=None, tol=None, state=None, *,
              num_iters, record_every, algorithm=NPG(), batch_last=True,
-             threads=True):
+             threads=True, tail=VERDICT_TAIL):
   """The loop on one game (``jax.vmap`` it to batch; see :mod:`jaxnpg.loop.batch_last`).
 
   The loop iterates the game's loop form when the algorithm works batch-last,
@@ -178,7 +181,8 @@ def run_loop(game, tau, eta, logp, key=None, tol=None, state=None, *,
   form = (game.loop_form() if batch_last and algorithm.batch_last else game)
   leaves, treedef = jax.tree_util.tree_flatten(
       (form, tau, eta, logp, key, tol, state))
-  return loop_fn(treedef, num_iters, record_every, algorithm, threads)(*leaves)
+  statics = LoopStatics(num_iters, record_every, algorithm, float(tail))
+  return loop_fn(treedef, statics, threads)(*leaves)
 
 
 def solve(game, tau, eta, *, tol=None, max_iters: int = 10_000, init=None,
@@ -244,43 +248,51 @@ def _solve(game, tau, eta, tol, logp, key=None, state=None, *, max_iters,
   tau = jnp.asarray(tau, dtype)
   eta = scaled_eta(game, eta)
 
-  def tol_floor(logp, payoffs):
-    if measure == "qre_gap":
-      return tol_and_floor(game, payoffs, tau, eta, tol)
-    t = _tolerance.default_residual_tol(dtype) if tol is None else tol
-    l_size = _tolerance.log_size(_stacking.agent_groups(logp))
-    return (jnp.asarray(t, dtype),
-            _tolerance.residual_floor(l_size, tau, eta, dtype).astype(dtype))
-
-  def evaluate(logp, payoffs):
+  def measure_of(logp, payoffs):
+    """``(measure, met, at_floor, tol, floor)`` at ``logp``."""
     if measure == "residual":
-      return _gaps.fixed_point_residual_from_payoffs(logp, payoffs, tau)
-    return jnp.max(game.qre_gap_per_agent(logp, tau, payoffs))
+      m = _gaps.fixed_point_residual_from_payoffs(logp, payoffs, tau)
+      t = jnp.asarray(_tolerance.default_residual_tol(dtype) if tol is None
+                      else tol, dtype)
+      l_size = _tolerance.log_size(_stacking.agent_groups(logp))
+      floor = _tolerance.residual_floor(l_size, tau, eta, dtype).astype(dtype)
+      return m, m <= t, m <= jnp.maximum(t, floor), t, floor
+    gaps = game.qre_gap_per_agent(logp, tau, payoffs)            # (n,)
+    t, floor = tol_and_floor(game, payoffs, tau, eta, tol)       # per agent
+    return (jnp.max(gaps), jnp.all(gaps <= t),
+            jnp.all(gaps <= jnp.maximum(t, floor)), t, floor)
 
   def cond(carry):
-    k, state, payoffs, m = carry
-    t, _ = tol_floor(algorithm.policy(state), payoffs)
+    k, _, _, m, met = carry
     # An infinite residual is legitimate (zero probabilities against a positive
     # soft best response); only NaN stops the loop.
-    return (k < max_iters) & (m > t) & ~jnp.isnan(m)
+    return (k < max_iters) & ~met & ~jnp.isnan(m)
 
   def body(carry):
-    k, state, payoffs, _ = carry
+    k, state, payoffs, _, _ = carry
     state = algorithm.step(game, state, payoffs, tau=tau, eta=eta)
     logp = algorithm.policy(state)
     payoffs = game.payoffs(logp, tau)
-    return k + 1, state, payoffs, evaluate(logp, payoffs)
+    m, met = measure_of(logp, payoffs)[:2]
+    return k + 1, state, payoffs, m, met
 
   state = algorithm.init(game, logp, key) if state is None else state
   logp = algorithm.policy(state)
+  valid = (inputs_ok(tau, eta, tol, logp, action_axis=-1) & game.valid())
   payoffs = game.payoffs(logp, tau)
-  carry = (jnp.zeros((), jnp.int32), state, payoffs, evaluate(logp, payoffs))
-  k, state, payoffs, m = _stacking.while_loop(cond, body, carry)
+  m, met = measure_of(logp, payoffs)[:2]
+  m = jnp.where(valid, m, jnp.nan)           # an invalid input stops at once
+  carry = (jnp.zeros((), jnp.int32), state, payoffs, m, met)
+  k, state, payoffs, m, _ = _stacking.while_loop(cond, body, carry)
   logp = algorithm.policy(state)
-  qre, ne = game.loop_gaps(logp, None, payoffs, tau)
-  t, floor = tol_floor(logp, payoffs)
+  qre_i, ne_i = game.loop_gaps(logp, None, payoffs, tau)
+  qre, ne = jnp.max(qre_i), jnp.max(ne_i)
+  m, met, at_floor, t, floor = measure_of(logp, payoffs)
   finite = ~jnp.isnan(m) & jnp.isfinite(qre) & jnp.isfinite(ne)
-  status = decide(finite, m <= t, m <= floor)
-  return SolveResult(logp=logp, num_iters=k, converged=finite & (m <= t),
-                     measure=m, qre_gap=qre, ne_gap=ne, status=status, tol=t,
+  status = decide(finite, met, at_floor, valid=valid)
+  nan = jnp.asarray(jnp.nan, dtype)
+  return SolveResult(logp=logp, num_iters=k, converged=valid & finite & met,
+                     measure=jnp.where(valid, m, nan),
+                     qre_gap=jnp.where(valid, qre, nan),
+                     ne_gap=jnp.where(valid, ne, nan), status=status, tol=t,
                      floor=floor, state=state)

@@ -20,13 +20,20 @@ class Status(enum.IntEnum):
   Attributes:
     CONVERGED: the measure (QRE-gap, or the fixed-point residual for ``solve``)
       fell to ``tol`` or below, and every value was finite.
-    NOT_CONVERGED: finite, above ``tol`` at the end, still making progress.
+    NOT_CONVERGED: finite, above ``tol`` at the end, still making progress
+      (``iterations_needed`` estimates how long it would take at its rate).
     BLEW_UP: a policy or gap became NaN or infinite (the gaps are then NaN).
     STALLED: above ``tol``, and over the fitted tail the gap fell by less than a
       factor 2 (or no rate could be fitted): the run is not heading to ``tol``.
     AT_FLOOR: above ``tol`` but at or below the dtype's rounding floor for the
       cell, which lies above ``tol``: this dtype cannot resolve ``tol`` here
       (use float64 or a larger ``tol``).
+    INVALID_INPUT: a value the eager checks refuse reached the compiled
+      program (under ``jit``/``vmap`` nothing is checked before): a ``tau < 0``,
+      an ``eta <= 0``, a ``tol`` that is not finite and ``> 0``, a discount
+      outside ``[0, 1)``, transitions that are not stochastic, a policy off the
+      simplex, rewards that are not finite. The gaps are then NaN; the other
+      lanes of a batch are unaffected.
 
   Example:
     >>> import jaxnpg
@@ -42,6 +49,7 @@ class Status(enum.IntEnum):
   BLEW_UP = 2
   STALLED = 3
   AT_FLOOR = 4
+  INVALID_INPUT = 5
 
   @property
   def label(self) -> str:
@@ -63,11 +71,16 @@ _TEXTS = {
         "blew up", "a gap or policy became NaN or infinite (step size too "
         "large)"),
     Status.STALLED: (
-        "stalled", "above tol, and the gap fell by less than a factor 2 over "
-        "the fitted tail: not heading to tol"),
+        "stalled", "above tol, and over the fitted tail the gap's smallest and "
+        "largest values stopped falling (a plateau, a cycle or chaos): more "
+        "iterations will not help"),
     Status.AT_FLOOR: (
         "at the rounding floor", "above tol but at the dtype's rounding floor, "
         "which lies above tol (use float64 or a larger tol)"),
+    Status.INVALID_INPUT: (
+        "invalid input", "an input the eager checks refuse reached the compiled "
+        "program (tau < 0, eta <= 0, a bad tol or discount, non-stochastic "
+        "transitions, a policy off the simplex): gaps NaN"),
 }
 
 STATUS_NAMES = tuple(s.label for s in Status)

@@ -13,9 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnpg.core.tolerance import GAP_RTOL
 from jaxnpg.loop.algorithms import get_algorithm
 from jaxnpg.loop.iterate import VERDICT_TAIL
 from jaxnpg.loop.run import run
+from jaxnpg.loop.status import Status
 from jaxnpg.loop.verdict import verdict
 
 
@@ -29,11 +31,14 @@ class Trajectories(NamedTuple):
     logp: final log-policy, ``logp[i].shape == (P, *policy_shapes[i])``.
     status: ``(P,)`` int8 :class:`jaxnpg.Status` code of each whole run, decided by
       the same rule as ``jaxnpg.run`` and a ``jaxnpg.sweep`` cell, on all records.
-    tol: ``(P,)`` the QRE-gap tolerance of the verdict (given or default).
-    floor: ``(P,)`` the dtype's rounding floor of the QRE-gap at the end.
+    tol: ``(P, n)`` every agent's QRE-gap tolerance of the verdict (given or
+      default).
+    floor: ``(P, n)`` every agent's rounding floor of its QRE-gap at the end.
     iterations_to_tol: ``(P,)`` first recorded iteration with QRE-gap ``<= tol``
       (``-1``: never, or blew up).
     linear_rate: ``(P,)`` fitted linear rate of the QRE-gap's tail (NaN: none).
+    iterations_needed: ``(P,)`` for a run that is not converged but still
+      falling, the iterations it would need at its rate (NaN: none).
   """
   iterations: np.ndarray
   qre_gap: np.ndarray
@@ -44,6 +49,7 @@ class Trajectories(NamedTuple):
   floor: np.ndarray | None = None
   iterations_to_tol: np.ndarray | None = None
   linear_rate: np.ndarray | None = None
+  iterations_needed: np.ndarray | None = None
 
 
 def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
@@ -97,31 +103,42 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
   keys = (jax.random.split(key, len(taus)) if algorithm.uses_key
           else jnp.zeros((len(taus),)))
   init = tuple(jnp.asarray(lp, game.dtype) for lp in init)
-  done, qre, ne, ks, state = 0, [], [], [], None
+  done, state, ks, records = 0, None, [], {"qre": [], "rel": [], "ne": []}
   while True:
     n = min(per_chunk, num_iters - done)
     res = (first(tau_arr, eta_arr, keys, n) if state is None
            else more(tau_arr, eta_arr, state, n))
     state, logp = res.state, res.logp
     keep = slice(None) if done == 0 else slice(1, None)  # drop repeated boundary
-    qre.append(np.asarray(res.qre_gap)[:, keep])
-    ne.append(np.asarray(res.ne_gap)[:, keep])
+    for name, x in (("qre", res.qre_gap), ("rel", res.qre_gap_relative),
+                    ("ne", res.ne_gap)):
+      records[name].append(np.asarray(x)[:, keep])
     ks.append(np.asarray(res.iterations)[0, keep] + done)
     done += n
     if on_chunk is not None:
       on_chunk(done)
     if done >= num_iters:
       break
-  its, qre_all, ne_all = (np.concatenate(ks), np.concatenate(qre, axis=-1),
-                          np.concatenate(ne, axis=-1))
+  its = np.concatenate(ks)
+  qre_all, rel_all, ne_all = (np.concatenate(records[k], axis=-1)
+                              for k in ("qre", "rel", "ne"))
   # The verdict of each whole run (the last chunk's status saw only its records);
-  # tol and floor are the last chunk's, evaluated at the final iterate as in run.
-  judge = jax.vmap(lambda q, g, t, f: verdict(
-      q, g, jnp.asarray(its, game.dtype), tol=t, floor=f, tail=VERDICT_TAIL,
-      num_iters=num_iters))
-  v = judge(jnp.asarray(qre_all, game.dtype), jnp.asarray(ne_all, game.dtype),
-            res.tol, res.floor)
+  # tol, floor and the agents' gaps are the last chunk's, at the final iterate
+  # as in run.
+  valid = res.status != Status.INVALID_INPUT
+
+  def judge(q, r, g, gaps, t, f, ok):
+    return verdict(q, g, jnp.asarray(its, game.dtype),
+                   judged=r if tol is None else q,
+                   threshold=GAP_RTOL if tol is None else tol, agent_gaps=gaps,
+                   tol=t, floor=f, tail=VERDICT_TAIL, num_iters=num_iters,
+                   valid=ok)
+
+  v = jax.vmap(judge)(*(jnp.asarray(x, game.dtype)
+                        for x in (qre_all, rel_all, ne_all)),
+                      res.agent_qre_gap, res.tol, res.floor, valid)
   return Trajectories(its, qre_all, ne_all, logp, status=np.asarray(v.status),
                       tol=np.asarray(res.tol), floor=np.asarray(res.floor),
                       iterations_to_tol=np.asarray(v.iterations_to_tol),
-                      linear_rate=np.asarray(v.linear_rate))
+                      linear_rate=np.asarray(v.linear_rate),
+                      iterations_needed=np.asarray(v.iterations_needed))

@@ -28,54 +28,55 @@ from jaxnpg.dynamics import attractors as _attractors
 from jaxnpg.loop.algorithms import NPG
 from jaxnpg.loop.batch_last import compile_for_cpu
 from jaxnpg.loop.run import run_loop
-from jaxnpg.loop.verdict import verdict
+from jaxnpg.loop.status import Status
 from jaxnpg.sweeps.plan import ChunkKey
-from jaxnpg.sweeps.results import record_iterations
 from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
 
 
-def _summarize(qre, ne, iterations, *, tol, floor, tail, num_iters, traj_idx):
-  """Per-cell record from one cell's recorded gaps (``(R,)`` each).
+def _summarize(res, traj_idx):
+  """The per-cell record (a dict of arrays) of one cell's :class:`RunResult`.
 
-  The verdict is :func:`jaxnpg.loop.verdict.verdict`, the same as ``jaxnpg.run``'s.
+  The status, iterations to tolerance and rates are the run's own verdict
+  (:func:`jaxnpg.loop.verdict.verdict`): a sweep cell is exactly ``jaxnpg.run``.
   """
-  v = verdict(qre, ne, iterations, tol=tol, floor=floor, tail=tail,
-              num_iters=num_iters)
-  out = {"qre_gap": v.qre_gap, "ne_gap": v.ne_gap,
-         "iterations_to_tol": v.iterations_to_tol,
-         "linear_rate": v.linear_rate, "monotone": v.monotone,
-         "status": v.status}
+  bad = (res.status == Status.BLEW_UP) | (res.status == Status.INVALID_INPUT)
+  nan = jnp.asarray(jnp.nan, res.qre_gap.dtype)
+  out = {"qre_gap": jnp.where(bad, nan, res.qre_gap[..., -1]),
+         "ne_gap": jnp.where(bad, nan, res.ne_gap[..., -1]),
+         "iterations_to_tol": res.iterations_to_tol,
+         "linear_rate": res.linear_rate, "monotone": res.monotone,
+         "status": res.status, "iterations_needed": res.iterations_needed}
   if traj_idx.size:
-    out["qre_gap_trajectory"] = qre[traj_idx]
-    out["ne_gap_trajectory"] = ne[traj_idx]
+    out["qre_gap_trajectory"] = res.qre_gap[..., traj_idx]
+    out["ne_gap_trajectory"] = res.ne_gap[..., traj_idx]
   return out
 
 
 def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
-                   num_iters, record_every, algorithm=NPG(), per_scale=False):
-  """Recorded gaps, tolerance and rounding floor of a block of games.
+                   num_iters, record_every, traj_idx, tail, algorithm=NPG(),
+                   per_scale=False):
+  """Per-cell records of a block of games: ``{name: (B, P[, S], ...)}``.
 
-  ``(qre, ne, tol, floor)``: gaps ``(B, P, R)`` and ``(B, P)`` scalars per cell,
-  or ``(B, P, S, ...)`` with ``keys`` of shape ``(B, S)`` (the keys of a
-  stochastic ``algorithm``; ``P`` cells share a game's keys). ``tol`` None takes
-  the default rule per cell. With ``per_scale`` the step sizes are the *scaled*
-  ones (``eta * game.step_scale``, the paper rule's, SPEC), so each game gets
-  ``eta / step_scale``: ``eta (1 - gamma)`` for a Markov game.
+  ``P`` cells per game, and ``S`` seeds with ``keys`` of shape ``(B, S)`` (the
+  keys of a stochastic ``algorithm``; ``P`` cells share a game's keys). ``tol``
+  None takes the default rule per cell. With ``per_scale`` the step sizes are
+  the *scaled* ones (``eta * game.step_scale``, the paper rule's), so each game
+  gets ``eta / step_scale``: ``eta (1 - gamma)`` for a Markov game.
   """
   def one(g, lp, k, t, e):
     if per_scale:
       e = unscaled_eta(g, e)
     res = run_loop(g, t, e, lp, k, tol, num_iters=num_iters,
                    record_every=record_every, algorithm=algorithm,
-                   batch_last=dense, threads=False)
-    return res.qre_gap, res.ne_gap, res.tol, res.floor
+                   batch_last=dense, threads=False, tail=tail)
+    return _summarize(res, traj_idx)
   tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
   if keys is None:
     cells = jax.vmap(lambda g, lp, t, e: one(g, lp, None, t, e),
                      (None, None, 0, 0))
     return jax.vmap(cells, (0, 0, None, None))(game, logp, tau, eta)
-  seeds = jax.vmap(one, (None, None, 0, None, None))          # (S, R)
-  cells = jax.vmap(seeds, (None, None, None, 0, 0))           # (P, S, R)
+  seeds = jax.vmap(one, (None, None, 0, None, None))          # (S, ...)
+  cells = jax.vmap(seeds, (None, None, None, 0, 0))           # (P, S, ...)
   return jax.vmap(cells, (0, 0, 0, None, None))(game, logp, keys, tau, eta)
 
 
@@ -136,20 +137,7 @@ def _chunk_fn(key: ChunkKey):
   algorithm, num_seeds, traced = key.algorithm, key.num_seeds, key.traced
   options = dict(key.options)
   traj_idx = np.asarray(key.traj_idx, dtype=np.int64)
-  rec_iters = record_iterations(num_iters, record_every)
   per_scale = key.eta_rule == "paper"
-
-  def summarize_block(qre, ne, tol, floor):
-    dtype = qre.dtype
-    iterations = jnp.asarray(rec_iters).astype(dtype)
-    fn = lambda q, n, t, f: _summarize(q, n, iterations, tol=t, floor=f,
-                                       tail=tail, num_iters=num_iters,
-                                       traj_idx=traj_idx)
-    lead = qre.shape[:-1]
-    out = jax.vmap(fn)(qre.reshape((-1, qre.shape[-1])),
-                       ne.reshape((-1, ne.shape[-1])), tol.reshape(-1),
-                       floor.reshape(-1))
-    return jax.tree_util.tree_map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
   def block_fn(args, tau, eta, seed, tol, values):
     if key.source == "family":
@@ -165,10 +153,10 @@ def _chunk_fn(key: ChunkKey):
       seed_idx = jnp.arange(1 if num_seeds is None else num_seeds)
       keys = jax.vmap(lambda i: jax.vmap(lambda s: sweep_key(seed, i, s))(
           seed_idx))(indices)                                      # (B, S)
-    records = _block_records(game, logp, tau, eta, keys, tol, dense=key.dense,
-                             per_scale=per_scale, num_iters=num_iters,
-                             record_every=record_every, algorithm=algorithm)
-    out = summarize_block(*records)                     # (B, P[, S], ...)
+    out = _block_records(game, logp, tau, eta, keys, tol, dense=key.dense,
+                         per_scale=per_scale, num_iters=num_iters,
+                         record_every=record_every, traj_idx=traj_idx,
+                         tail=tail, algorithm=algorithm)  # (B, P[, S], ...)
     if algorithm.uses_key and num_seeds is None:        # no seed axis
       out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
     elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1

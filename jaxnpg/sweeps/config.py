@@ -50,9 +50,14 @@ METHODS = ("auto", "dense", "generic")
 
 # Parameters added to the manifest after the first sweeps were written: a
 # manifest without them holds a sweep with these values.
-PARAM_DEFAULTS: dict[str, Any] = {"algorithm": "npg", "algorithm_options": {}, "num_seeds": None,
-                  "lyapunov": False, "num_inits": None, "burn_in": None,
-                  "max_period": None}
+PARAM_DEFAULTS: dict[str, Any] = {
+    "algorithm": "npg", "algorithm_options": {}, "num_seeds": None,
+    "lyapunov": False, "num_inits": None, "burn_in": None, "max_period": None,
+    "verdict_rules": 1}
+# The verdict rules this jaxnpg applies (2: per-agent tolerances, STALLED only
+# on evidence, INVALID_INPUT; see jaxnpg.loop.verdict). A stored sweep judged
+# by other rules is never resumed under these.
+VERDICT_RULES = 2
 
 
 class ConfigError(ValueError):
@@ -487,6 +492,7 @@ class SweepConfig:
         "num_inits": self.num_inits if atlas else None,
         "burn_in": self.burn_in if atlas else None,
         "max_period": self.max_period if atlas else None,
+        "verdict_rules": VERDICT_RULES,
     })
 
   @classmethod

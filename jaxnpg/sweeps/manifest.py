@@ -121,7 +121,7 @@ def _check_params(manifest, mpath) -> dict:
                    f"({one_line(e, 100)})") from None
   written = config.to_params()
   for key, value in written.items():
-    if key in full and canonical(full[key]) != value:
+    if key in params and canonical(params[key]) != value:
       raise _damaged(mpath, f"params.{key} is {short(full[key])}, not a value "
                      f"a sweep writes ({short(value)})")
   return full

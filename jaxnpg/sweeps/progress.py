@@ -12,7 +12,7 @@ import sys
 import time
 import weakref
 
-_OPEN: "weakref.WeakSet[Progress]" = weakref.WeakSet()
+_OPEN: weakref.WeakSet[Progress] = weakref.WeakSet()
 
 
 class Progress:

@@ -22,6 +22,7 @@ from jaxnpg.sweeps.schema import (
   CELL_FIELDS,
   INITS_FIELDS,
   TRAJECTORY_FIELDS,
+  VERDICT2_FIELDS,
 )
 from jaxnpg.sweeps.seeding import family_game
 
@@ -74,6 +75,9 @@ class SweepResult:
       run (0 fixed point, 1 periodic, 2 chaotic, 3 undetermined), or None.
     period: ``(G, T, E)`` int, the detected period of init 0's run (1: fixed
       point; 0: none up to ``max_period``), or None.
+    iterations_needed: ``(G, T, E[, S])`` for a ``NOT_CONVERGED`` cell, the
+      iterations it would need in all at its fitted rate to meet the tolerance
+      (NaN elsewhere); None for sweeps stored before it was recorded.
     num_fixed_points: ``(G, T, E)`` int, the number of distinct fixed points
       among the limits of the ``K = num_inits`` starts that converged
       (:func:`jaxnpg.count_distinct`, ``tol=1e-3``), or None without
@@ -100,11 +104,13 @@ class SweepResult:
   attractor: np.ndarray | None = None
   period: np.ndarray | None = None
   num_fixed_points: np.ndarray | None = None
+  iterations_needed: np.ndarray | None = None
 
   @property
   def cell_fields(self) -> tuple[str, ...]:
     """Names of the per-cell fields this result holds (atlas fields if recorded)."""
-    return CELL_FIELDS + tuple(f for f in ATLAS_FIELDS + INITS_FIELDS
+    return CELL_FIELDS + tuple(f for f in VERDICT2_FIELDS + ATLAS_FIELDS
+                               + INITS_FIELDS
                                if getattr(self, f) is not None)
 
   @property
@@ -227,7 +233,8 @@ class SweepResult:
       return x.reshape((x.shape[0] * S,) + x.shape[2:])
 
     fields = {f: fold(getattr(self, f)) for f in
-              CELL_FIELDS + TRAJECTORY_FIELDS + ATLAS_FIELDS + INITS_FIELDS}
+              CELL_FIELDS + VERDICT2_FIELDS + TRAJECTORY_FIELDS + ATLAS_FIELDS
+              + INITS_FIELDS}
     return dataclasses.replace(self, game=np.repeat(self.game, S), seed=None,
                                attrs={**self.attrs, "merged_seeds": S}, **fields)
 
@@ -343,4 +350,4 @@ def assemble(params: dict, chunks: dict[int, dict], num_chunks: int,
       qre_gap_trajectory=cat.get("qre_gap_trajectory"),
       ne_gap_trajectory=cat.get("ne_gap_trajectory"), attrs=attrs,
       seed=None if num_seeds is None else np.arange(num_seeds),
-      **{f: cat.get(f) for f in ATLAS_FIELDS + INITS_FIELDS})
+      **{f: cat.get(f) for f in VERDICT2_FIELDS + ATLAS_FIELDS + INITS_FIELDS})

@@ -16,7 +16,9 @@ class Field(NamedTuple):
   Attributes:
     name: the array's name (a ``SweepResult`` attribute, a chunk file entry).
     kind: the NumPy dtype kinds it may have (``"f"`` means the sweep's dtype).
-    group: when it is recorded: ``"cell"`` always, ``"trajectory"`` with
+    group: when it is recorded: ``"cell"`` always, ``"verdict2"`` by sweeps
+      judged with the second verdict rules (``verdict_rules >= 2``: per-agent
+      tolerances, STALLED on evidence), ``"trajectory"`` with
       ``trajectory_points``, ``"atlas"`` with ``lyapunov``, ``"inits"`` with
       ``lyapunov`` and ``num_inits``.
   """
@@ -32,6 +34,7 @@ FIELDS = (
     Field("linear_rate", "f", "cell"),
     Field("monotone", "b", "cell"),
     Field("status", "iu", "cell"),
+    Field("iterations_needed", "f", "verdict2"),
     Field("qre_gap_trajectory", "f", "trajectory"),
     Field("ne_gap_trajectory", "f", "trajectory"),
     Field("exponent", "f", "atlas"),
@@ -49,6 +52,7 @@ def names(group: str) -> tuple[str, ...]:
 
 
 CELL_FIELDS = names("cell")
+VERDICT2_FIELDS = names("verdict2")
 TRAJECTORY_FIELDS = names("trajectory")
 ATLAS_FIELDS = names("atlas")
 INITS_FIELDS = names("inits")
@@ -57,6 +61,8 @@ INITS_FIELDS = names("inits")
 def recorded(params: Mapping) -> tuple[str, ...]:
   """The fields a sweep with these (manifest) parameters records."""
   groups = {"cell"}
+  if params.get("verdict_rules", 1) >= 2:
+    groups.add("verdict2")
   if params.get("trajectory_points"):
     groups.add("trajectory")
   if params.get("lyapunov"):
