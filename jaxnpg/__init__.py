@@ -14,6 +14,7 @@ in Gambit's logit QRE); ``eta`` the step size.
 
 from jaxnpg import theory
 from jaxnpg._version import __version__
+from jaxnpg.viz.kinds import plot
 from jaxnpg.core.policy import (
                            policy_from_probs,
                            random_policy,
@@ -43,6 +44,7 @@ from jaxnpg.dynamics.attractors import (
                            detect_period,
 )
 from jaxnpg.dynamics.lyapunov import LyapunovResult, lyapunov_exponent
+from jaxnpg.games.batch import stack_games
 from jaxnpg.games.covariant import covariant_game
 from jaxnpg.games.dense import NormalFormGame, random_game
 from jaxnpg.games.families import families, make_game
@@ -112,6 +114,7 @@ __all__ = [
     "ne_gap_per_agent",
     "npg_step",
     "paper_eta",
+    "plot",
     "policy_from_probs",
     "qre",
     "qre_gap",
@@ -122,6 +125,7 @@ __all__ = [
     "run",
     "soft_best_response",
     "solve",
+    "stack_games",
     "sweep",
     "sweep_key",
     "to_probs",

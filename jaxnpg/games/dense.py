@@ -135,6 +135,46 @@ class NormalFormGame(_protocol.Game):
     self.num_actions = actions
     self._batch_shape = batch
 
+  @classmethod
+  def from_matrices(cls, *payoffs, dtype=None) -> "NormalFormGame":
+    """A game from each agent's payoff array: ``from_matrices(A, B)`` for a bimatrix.
+
+    Agent ``i``'s array holds its payoff at every joint action,
+    ``payoffs[i][a_1, ..., a_n]``; so for two players ``A[a_1, a_2]`` is the row
+    player's payoff and ``B[a_1, a_2]`` the column player's (``B`` is *not*
+    transposed: both are indexed row action first, as Gambit and most texts
+    write a bimatrix game).
+
+    Args:
+      *payoffs: ``n >= 1`` arrays, each of shape ``(A_1, ..., A_n)``.
+      dtype: floating dtype (default: JAX's default float).
+
+    Raises:
+      ValueError: arrays of different shapes, or a number of arrays other than
+        their rank, or values that are not finite.
+
+    Example:
+      >>> import jaxnpg
+      >>> bos = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+      ...                                           [[2, 0], [0, 3]])
+      >>> bos.num_agents, bos.num_actions, bos.rewards[1].tolist()
+      (2, (2, 2), [[2.0, 0.0], [0.0, 3.0]])
+    """
+    if not payoffs:
+      raise ValueError("`from_matrices` needs one payoff array per agent.")
+    arrays = [np.asarray(p) for p in payoffs]
+    shape = arrays[0].shape
+    for i, a in enumerate(arrays):
+      if a.shape != shape:
+        raise ValueError(f"Agent {i}'s payoffs have shape {a.shape}, agent 0's "
+                         f"{shape}; every agent's array is indexed by the same "
+                         "joint actions (A_1, ..., A_n).")
+    if len(arrays) != len(shape):
+      raise ValueError(f"Got {len(arrays)} payoff arrays of rank {len(shape)}: "
+                       f"n agents need n arrays of shape (A_1, ..., A_n).")
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    return cls(real_finite_array(np.stack(arrays), "payoffs").astype(dtype))
+
   # Pytree protocol: rewards is the leaf, sizes are static. Unflattening skips
   # validation (leaves may be tracers or placeholders inside transformations).
   def tree_flatten(self):
@@ -396,6 +436,10 @@ def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,
                 high: float = 1.0, dtype=None) -> NormalFormGame:
   """A game with i.i.d. uniform rewards on ``[low, high)`` (the paper's setting).
 
+  The rewards are drawn in float32 and cast to ``dtype``, so the same key gives
+  the same game in float32 and float64 (a float32-vs-float64 comparison compares
+  one game; every family of :func:`jaxnpg.family_game` draws the same way).
+
   Args:
     key: a ``jax.random`` key.
     num_actions: ``(A_1, ..., A_n)``, each ``>= 1``.
@@ -419,5 +463,6 @@ def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,
     raise ValueError(f"Need finite `low < high`, got low={low}, high={high}.")
   dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
   shape = (len(actions),) + tuple(int(a) for a in actions)
-  rewards = jax.random.uniform(key, shape, dtype=dtype, minval=low, maxval=high)
-  return NormalFormGame(rewards)
+  rewards = jax.random.uniform(key, shape, dtype=jnp.float32, minval=low,
+                               maxval=high)
+  return NormalFormGame(rewards.astype(dtype))

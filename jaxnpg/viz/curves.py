@@ -24,7 +24,8 @@ def plot_gap_curves(iterations, curves, path, *, ylabel="QRE-gap", title=None,
   Args:
     iterations: ``(T,)`` iteration numbers shared by every curve.
     curves: mapping ``label -> (T,)`` values (e.g. ``"tau=0.1" -> qre_gap``).
-    path: output ``.png`` path (folders are created).
+    path: output ``.png`` path (folders are created), or None to return the
+      open figure.
     ylabel, title: axis label and title.
     log: log-scale y axis. Values below :func:`display_floor` of ``dtype``
       (exact zeros included) are drawn at that floor (a dotted line), and the
@@ -34,7 +35,7 @@ def plot_gap_curves(iterations, curves, path, *, ylabel="QRE-gap", title=None,
       float64 for Python lists).
 
   Returns:
-    ``path``.
+    ``path`` (the figure with ``path=None``).
   """
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(7.6, 4.6), layout="constrained")

@@ -105,6 +105,10 @@ def close(fig):
 
 
 def save(fig, path):
+  """Write ``fig`` to ``path`` (a PNG; folders are created) and close it; the
+  path. With ``path=None`` the figure itself, open (``jaxnpg.plot``)."""
+  if path is None:
+    return fig
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=130)
   close(fig)
@@ -156,6 +160,7 @@ def new_figure(figsize=(7.2, 4.6), **kw):
 
 
 def finish(fig, path, caption, notes=()):
+  """Write the footer (the caption and notes) and :func:`save`."""
   text = "; ".join(t for t in (caption, *notes) if t)
   if text:
     footer(fig, text)
