@@ -14,7 +14,6 @@ in Gambit's logit QRE); ``eta`` the step size.
 
 from jaxnpg import theory
 from jaxnpg._version import __version__
-from jaxnpg.viz.kinds import plot
 from jaxnpg.core.policy import (
                            policy_from_probs,
                            random_policy,
@@ -77,12 +76,14 @@ from jaxnpg.loop.status import STATUS_NAMES, Status
 from jaxnpg.paper.reproduce import reproduce
 from jaxnpg.sweeps.atlas import REGIMES, AtlasResult, Regime, atlas, load_atlas, regimes
 from jaxnpg.sweeps.config import SweepConfig
+from jaxnpg.sweeps.equilibria import ReachedEquilibria, reached_equilibria
 from jaxnpg.sweeps.results import SweepResult
 from jaxnpg.sweeps.run import sweep
 from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
 from jaxnpg.sweeps.store import load_sweep
 from jaxnpg.theory.jacobian import local_rate
 from jaxnpg.theory.logit import QREResult, qre
+from jaxnpg.viz.kinds import plot
 
 __all__ = [
     "__version__",
@@ -119,6 +120,8 @@ __all__ = [
     "qre",
     "qre_gap",
     "qre_gap_per_agent",
+    "ReachedEquilibria",
+    "reached_equilibria",
     "random_game",
     "random_policy",
     "reproduce",

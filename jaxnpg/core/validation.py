@@ -9,6 +9,7 @@ on the user's concrete inputs before they build any traced computation.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -110,6 +111,24 @@ def check_tol(tol) -> None:
   value = float(arr)
   if not (value > 0 and value < float("inf")):
     raise ValueError(f"`tol` must be a finite number > 0, got {tol}.")
+
+
+def warn_overshoot(eta_tau, where: str = "") -> None:
+  """Warn (once per call site) when a concrete ``eta * tau >= 2``.
+
+  The update's carry coefficient ``1 - eta tau`` is then ``<= -1``: the map
+  overshoots the soft best response by at least its own distance, and runs blow
+  up or cycle (the paper assumes ``eta tau <= 1``). ``eta`` is the scaled step.
+  """
+  if not is_concrete(eta_tau):
+    return
+  worst = float(np.max(np.asarray(eta_tau, dtype=np.float64)))
+  if worst >= 2:
+    warnings.warn(
+        f"eta * tau = {worst:.3g} >= 2{where}: the NPG map overshoots (its carry "
+        f"coefficient 1 - eta tau is <= -1), so such runs blow up or cycle; the "
+        "paper assumes eta * tau <= 1 (jaxnpg.paper_eta keeps it below 1/2).",
+        UserWarning, stacklevel=3)
 
 
 def simplex_atol(dtype) -> float:

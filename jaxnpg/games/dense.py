@@ -136,7 +136,7 @@ class NormalFormGame(_protocol.Game):
     self._batch_shape = batch
 
   @classmethod
-  def from_matrices(cls, *payoffs, dtype=None) -> "NormalFormGame":
+  def from_matrices(cls, *payoffs, dtype=None) -> NormalFormGame:
     """A game from each agent's payoff array: ``from_matrices(A, B)`` for a bimatrix.
 
     Agent ``i``'s array holds its payoff at every joint action,

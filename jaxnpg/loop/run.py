@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnpg.core import gaps as _gaps
 from jaxnpg.core import stacking as _stacking
@@ -27,6 +28,7 @@ from jaxnpg.core.validation import (
   check_tol,
   inputs_ok,
   is_concrete,
+  warn_overshoot,
 )
 from jaxnpg.loop.algorithms import NPG, get_algorithm
 from jaxnpg.loop.batch_last import LoopStatics, loop_fn
@@ -83,6 +85,9 @@ def prepare(game, tau, eta, init):
       raise ValueError(
           f"`{name}` must be a scalar, got shape {jnp.shape(x)}; vmap over it to "
           "batch.")
+  if is_concrete(tau) and is_concrete(eta) and is_concrete(game.step_scale):
+    warn_overshoot(np.asarray(eta) * np.asarray(game.step_scale)
+                   * np.asarray(tau))
   if init is None:
     return uniform_policy(game)
   check_policy(game, init, batched=False)

@@ -33,7 +33,7 @@ from jaxnpg.sweeps.plan import ChunkKey
 from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
 
 
-def _summarize(res, traj_idx):
+def _summarize(res, traj_idx, keep_logp):
   """The per-cell record (a dict of arrays) of one cell's :class:`RunResult`.
 
   The status, iterations to tolerance and rates are the run's own verdict
@@ -49,12 +49,14 @@ def _summarize(res, traj_idx):
   if traj_idx.size:
     out["qre_gap_trajectory"] = res.qre_gap[..., traj_idx]
     out["ne_gap_trajectory"] = res.ne_gap[..., traj_idx]
+  if keep_logp:   # one game's policies, flattened and concatenated
+    out["final_logp"] = jnp.concatenate([jnp.ravel(lp) for lp in res.logp])
   return out
 
 
 def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
-                   num_iters, record_every, traj_idx, tail, algorithm=NPG(),
-                   per_scale=False):
+                   num_iters, record_every, traj_idx, tail, keep_logp,
+                   algorithm=NPG(), per_scale=False):
   """Per-cell records of a block of games: ``{name: (B, P[, S], ...)}``.
 
   ``P`` cells per game, and ``S`` seeds with ``keys`` of shape ``(B, S)`` (the
@@ -69,7 +71,7 @@ def _block_records(game, logp, tau, eta, keys=None, tol=None, *, dense,
     res = run_loop(g, t, e, lp, k, tol, num_iters=num_iters,
                    record_every=record_every, algorithm=algorithm,
                    batch_last=dense, threads=False, tail=tail)
-    return _summarize(res, traj_idx)
+    return _summarize(res, traj_idx, keep_logp)
   tau, eta = tau.astype(game.dtype), eta.astype(game.dtype)
   if keys is None:
     cells = jax.vmap(lambda g, lp, t, e: one(g, lp, None, t, e),
@@ -156,7 +158,8 @@ def _chunk_fn(key: ChunkKey):
     out = _block_records(game, logp, tau, eta, keys, tol, dense=key.dense,
                          per_scale=per_scale, num_iters=num_iters,
                          record_every=record_every, traj_idx=traj_idx,
-                         tail=tail, algorithm=algorithm)  # (B, P[, S], ...)
+                         tail=tail, keep_logp=key.keep_logp,
+                         algorithm=algorithm)  # (B, P[, S], ...)
     if algorithm.uses_key and num_seeds is None:        # no seed axis
       out = jax.tree_util.tree_map(lambda x: x[:, :, 0], out)
     elif not algorithm.uses_key and num_seeds is not None:   # num_seeds == 1

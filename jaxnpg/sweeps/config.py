@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ from jaxnpg.core.validation import (
   check_policy,
   check_positive_int,
   check_tol,
+  warn_overshoot,
 )
 from jaxnpg.games.dense import DenseBatchLast
 from jaxnpg.games.families import FAMILIES
@@ -53,7 +55,7 @@ METHODS = ("auto", "dense", "generic")
 PARAM_DEFAULTS: dict[str, Any] = {
     "algorithm": "npg", "algorithm_options": {}, "num_seeds": None,
     "lyapunov": False, "num_inits": None, "burn_in": None, "max_period": None,
-    "verdict_rules": 1}
+    "verdict_rules": 1, "keep_logp": False, "policy_shapes": None}
 # The verdict rules this jaxnpg applies (2: per-agent tolerances, STALLED only
 # on evidence, INVALID_INPUT; see jaxnpg.loop.verdict). A stored sweep judged
 # by other rules is never resumed under these.
@@ -141,6 +143,8 @@ class SweepConfig:
     method: ``"auto"``, ``"dense"`` or ``"generic"`` (:attr:`resolved_method`
       is what runs).
     algorithm: the algorithm instance (a name is resolved).
+    keep_logp: record every cell's final log-policy
+      (:attr:`jaxnpg.SweepResult.final_logp`; default True).
     num_seeds: repetitions of a stochastic algorithm (None: no seed axis).
     lyapunov: record the atlas fields.
     num_inits: starts per game of the attractor runs (needs ``lyapunov``).
@@ -182,6 +186,7 @@ class SweepConfig:
   method: str = "auto"
   algorithm: Any = "npg"
   num_seeds: int | None = None
+  keep_logp: bool = True
   lyapunov: bool = False
   num_inits: int | None = None
   burn_in: int | None = None
@@ -192,6 +197,7 @@ class SweepConfig:
   _init_logp: Any = dataclasses.field(default=None, init=False, repr=False)
   _stored_method: str = dataclasses.field(default="generic", init=False,
                                           repr=False)
+  _stored_shapes: Any = dataclasses.field(default=None, init=False, repr=False)
 
   def __post_init__(self):
     put = functools.partial(object.__setattr__, self)
@@ -256,6 +262,9 @@ class SweepConfig:
       _fail("lyapunov", f"`lyapunov` must be True or False, got "
             f"{self.lyapunov!r}.")
     put("lyapunov", bool(self.lyapunov))
+    if not isinstance(self.keep_logp, (bool, np.bool_)):
+      _fail("keep_logp", f"`keep_logp` must be True or False, got "
+            f"{self.keep_logp!r}.")
     if not self.lyapunov:
       if self.num_inits is not None:
         _fail("num_inits", "`num_inits` sets the starts of the attractor runs; "
@@ -301,6 +310,11 @@ class SweepConfig:
     if any(v <= 0 for v in etas):
       _fail("etas", f"`etas` (the step sizes) must be > 0, got {list(etas)}.")
     put("etas", etas)
+    scale = 1.0
+    if self.family == "markov":   # eta_bar = eta / (1 - gamma)
+      scale = 1.0 / (1.0 - float((self.family_options or {}).get("discount",
+                                                                 0.9)))
+    warn_overshoot(np.outer(self.taus, etas) * scale, " in some cells")
 
   def _check_games(self, put):
     if self.game is not None:
@@ -430,6 +444,15 @@ class SweepConfig:
     return self._init_logp
 
   @property
+  def policy_shapes(self) -> tuple[tuple[int, ...], ...]:
+    """Each agent's log-policy shape for one game (``(A_i,)`` or ``(S, A_i)``)."""
+    if self.runnable:
+      return tuple(tuple(s) for s in self.prototype.policy_shapes)
+    if self._stored_shapes is None:
+      return tuple((int(a),) for a in self.num_actions)
+    return self._stored_shapes
+
+  @property
   def resolved_method(self) -> str:
     """``"dense"`` (the batch-last loop) or ``"generic"``: what runs."""
     if not self.runnable:
@@ -493,6 +516,8 @@ class SweepConfig:
         "burn_in": self.burn_in if atlas else None,
         "max_period": self.max_period if atlas else None,
         "verdict_rules": VERDICT_RULES,
+        "keep_logp": self.keep_logp,
+        "policy_shapes": [list(s) for s in self.policy_shapes],
     })
 
   @classmethod
@@ -517,25 +542,31 @@ class SweepConfig:
       _fail("eta_rule", f"`eta_rule` must be 'paper' or 'constant', got "
             f"{p['eta_rule']!r}.")
     stored_game = p.get("source", "family") == "game"
-    config = cls(
-        taus=p["taus"], family=None if stored_game else p.get("family"),
-        num_actions=p["num_actions"], num_games=p["num_games"],
-        seed=p["seed"], init=p["init"],
-        family_options=p.get("family_options") or {},
-        etas="paper" if paper else p["etas"],
-        eta_multipliers=p["etas"] if paper else None,
-        num_iters=p["num_iters"], tol=p.get("tol"),
-        record_every=p["record_every"],
-        trajectory_points=p["trajectory_points"], tail=p["tail"],
-        method=p.get("method") or "auto",
-        algorithm=_stored_algorithm(p["algorithm"], p["algorithm_options"]),
-        num_seeds=p["num_seeds"], lyapunov=p["lyapunov"],
-        num_inits=p["num_inits"], burn_in=p["burn_in"],
-        max_period=16 if p["max_period"] is None else p["max_period"],
-        dtype=p["dtype"],
-        game_sha256=(p.get("game_sha256") or "unknown") if stored_game
-        else None)
+    with warnings.catch_warnings():   # said when the sweep was made
+      warnings.simplefilter("ignore", UserWarning)
+      config = cls(
+          taus=p["taus"], family=None if stored_game else p.get("family"),
+          num_actions=p["num_actions"], num_games=p["num_games"],
+          seed=p["seed"], init=p["init"],
+          family_options=p.get("family_options") or {},
+          etas="paper" if paper else p["etas"],
+          eta_multipliers=p["etas"] if paper else None,
+          num_iters=p["num_iters"], tol=p.get("tol"),
+          record_every=p["record_every"],
+          trajectory_points=p["trajectory_points"], tail=p["tail"],
+          keep_logp=bool(p.get("keep_logp", False)),
+          method=p.get("method") or "auto",
+          algorithm=_stored_algorithm(p["algorithm"], p["algorithm_options"]),
+          num_seeds=p["num_seeds"], lyapunov=p["lyapunov"],
+          num_inits=p["num_inits"], burn_in=p["burn_in"],
+          max_period=16 if p["max_period"] is None else p["max_period"],
+          dtype=p["dtype"],
+          game_sha256=(p.get("game_sha256") or "unknown") if stored_game
+          else None)
     object.__setattr__(config, "_stored_method", p.get("method") or "generic")
+    if p.get("policy_shapes") is not None:
+      object.__setattr__(config, "_stored_shapes", tuple(
+          tuple(int(d) for d in s) for s in p["policy_shapes"]))
     return config
 
   def replace(self, **changes) -> SweepConfig:

@@ -124,6 +124,7 @@ class ChunkKey(NamedTuple):
   num_seeds: int | None
   eta_rule: str
   atlas: tuple[int | None, int, int] | None
+  keep_logp: bool
 
 
 def chunk_key(plan: Plan, layout) -> ChunkKey:
@@ -140,4 +141,4 @@ def chunk_key(plan: Plan, layout) -> ChunkKey:
       traj_idx=tuple(plan.traj_idx.tolist()), tail=c.tail,
       block_games=layout.block_games, devices=tuple(layout.devices),
       platform=layout.platform, algorithm=c.algorithm, num_seeds=c.num_seeds,
-      eta_rule=c.eta_rule, atlas=plan.atlas)
+      eta_rule=c.eta_rule, atlas=plan.atlas, keep_logp=c.keep_logp)

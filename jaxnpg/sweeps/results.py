@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +76,11 @@ class SweepResult:
       run (0 fixed point, 1 periodic, 2 chaotic, 3 undetermined), or None.
     period: ``(G, T, E)`` int, the detected period of init 0's run (1: fixed
       point; 0: none up to ``max_period``), or None.
+    final_logp: every cell's final log-policy, a tuple with one array per
+      agent of shape ``(G, T, E[, S], *policy_shape_i)`` (``(A_i,)``, or
+      ``(S_states, A_i)`` for a Markov game); None when the sweep did not keep
+      them (``keep_logp=False``, or stored before they were kept). Which
+      equilibrium each cell reached: :func:`jaxnpg.reached_equilibria`.
     iterations_needed: ``(G, T, E[, S])`` for a ``NOT_CONVERGED`` cell, the
       iterations it would need in all at its fitted rate to meet the tolerance
       (NaN elsewhere); None for sweeps stored before it was recorded.
@@ -105,6 +111,7 @@ class SweepResult:
   period: np.ndarray | None = None
   num_fixed_points: np.ndarray | None = None
   iterations_needed: np.ndarray | None = None
+  final_logp: tuple[np.ndarray, ...] | None = None
 
   @property
   def cell_fields(self) -> tuple[str, ...]:
@@ -235,6 +242,8 @@ class SweepResult:
     fields = {f: fold(getattr(self, f)) for f in
               CELL_FIELDS + VERDICT2_FIELDS + TRAJECTORY_FIELDS + ATLAS_FIELDS
               + INITS_FIELDS}
+    if self.final_logp is not None:
+      fields["final_logp"] = tuple(fold(lp) for lp in self.final_logp)
     return dataclasses.replace(self, game=np.repeat(self.game, S), seed=None,
                                attrs={**self.attrs, "merged_seeds": S}, **fields)
 
@@ -350,4 +359,16 @@ def assemble(params: dict, chunks: dict[int, dict], num_chunks: int,
       qre_gap_trajectory=cat.get("qre_gap_trajectory"),
       ne_gap_trajectory=cat.get("ne_gap_trajectory"), attrs=attrs,
       seed=None if num_seeds is None else np.arange(num_seeds),
+      final_logp=_split_policies(cat.get("final_logp"),
+                                 params.get("policy_shapes")),
       **{f: cat.get(f) for f in VERDICT2_FIELDS + ATLAS_FIELDS + INITS_FIELDS})
+
+
+def _split_policies(flat, shapes):
+  """The per-agent log-policies of a ``(..., N)`` array of flattened ones."""
+  if flat is None or shapes is None:
+    return None
+  sizes = [math.prod(s) for s in shapes]
+  pieces = np.split(flat, np.cumsum(sizes)[:-1], axis=-1)
+  return tuple(p.reshape(flat.shape[:-1] + tuple(s))
+               for p, s in zip(pieces, shapes))

@@ -20,7 +20,8 @@ class Field(NamedTuple):
       judged with the second verdict rules (``verdict_rules >= 2``: per-agent
       tolerances, STALLED on evidence), ``"trajectory"`` with
       ``trajectory_points``, ``"atlas"`` with ``lyapunov``, ``"inits"`` with
-      ``lyapunov`` and ``num_inits``.
+      ``lyapunov`` and ``num_inits``, ``"policy"`` with ``keep_logp`` (one
+      trailing axis: the agents' flattened log-policies, concatenated).
   """
   name: str
   kind: str
@@ -42,6 +43,7 @@ FIELDS = (
     Field("attractor", "i", "atlas"),
     Field("period", "iu", "atlas"),
     Field("num_fixed_points", "iu", "inits"),
+    Field("final_logp", "f", "policy"),
 )
 KINDS = {f.name: f.kind for f in FIELDS}
 
@@ -56,6 +58,7 @@ VERDICT2_FIELDS = names("verdict2")
 TRAJECTORY_FIELDS = names("trajectory")
 ATLAS_FIELDS = names("atlas")
 INITS_FIELDS = names("inits")
+POLICY_FIELDS = names("policy")
 
 
 def recorded(params: Mapping) -> tuple[str, ...]:
@@ -63,6 +66,8 @@ def recorded(params: Mapping) -> tuple[str, ...]:
   groups = {"cell"}
   if params.get("verdict_rules", 1) >= 2:
     groups.add("verdict2")
+  if params.get("keep_logp"):
+    groups.add("policy")
   if params.get("trajectory_points"):
     groups.add("trajectory")
   if params.get("lyapunov"):

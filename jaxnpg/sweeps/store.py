@@ -28,6 +28,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import pathlib
 import platform
 
@@ -279,8 +280,11 @@ class SweepStore:
     if p.get("trajectory_points", 0):
       records = record_iterations(p["num_iters"], p["record_every"]).size
       points = trajectory_indices(records, p["trajectory_points"]).size
-    return {name: shape + (points,) if name in schema.TRAJECTORY_FIELDS
-            else shape for name in schema.recorded(p)}
+    extra = dict.fromkeys(schema.TRAJECTORY_FIELDS, (points,))
+    if p.get("policy_shapes") is not None:
+      size = sum(math.prod(s) for s in p["policy_shapes"])
+      extra.update(dict.fromkeys(schema.POLICY_FIELDS, (size,)))
+    return {name: shape + extra.get(name, ()) for name in schema.recorded(p)}
 
   def _float_dtype(self):
     try:
