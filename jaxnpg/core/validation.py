@@ -9,6 +9,7 @@ on the user's concrete inputs before they build any traced computation.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import jax
@@ -129,6 +130,36 @@ def warn_overshoot(eta_tau, where: str = "") -> None:
         f"coefficient 1 - eta tau is <= -1), so such runs blow up or cycle; the "
         "paper assumes eta * tau <= 1 (jaxnpg.paper_eta keeps it below 1/2).",
         UserWarning, stacklevel=3)
+
+
+def host_memory() -> int:
+  """Bytes of physical memory of this machine (8 GiB when it cannot be read)."""
+  try:
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+  except (ValueError, OSError, AttributeError):
+    return 8 << 30
+
+
+def describe_actions(actions) -> str:
+  """``"3 agents with actions (3, 4, 5)"``, or ``"40 agents with 2 actions each"``."""
+  actions = tuple(int(a) for a in actions)
+  if len(actions) > 4 and len(set(actions)) == 1:
+    return f"{len(actions)} agents with {actions[0]} actions each"
+  return f"{len(actions)} agents with actions {actions}"
+
+
+def check_fits(num_bytes: int, what: str, advice: str) -> None:
+  """Refuse, before anything is allocated, arrays of more than half the memory.
+
+  Raises:
+    ValueError: naming ``what``, its size and the machine's memory, and
+      ``advice`` (what to change).
+  """
+  limit = host_memory() // 2
+  if num_bytes > limit:
+    raise ValueError(
+        f"{what} would take {num_bytes / 2**30:.3g} GiB, more than half of this "
+        f"machine's memory ({2 * limit / 2**30:.3g} GiB); {advice}.")
 
 
 def simplex_atol(dtype) -> float:

@@ -10,7 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg.core import protocol as _protocol
-from jaxnpg.core.validation import real_finite_array
+from jaxnpg.core.validation import (
+  check_fits,
+  describe_actions,
+  real_finite_array,
+)
 
 
 def dense_marginals(rewards, probs):
@@ -463,6 +467,10 @@ def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,
     raise ValueError(f"Need finite `low < high`, got low={low}, high={high}.")
   dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
   shape = (len(actions),) + tuple(int(a) for a in actions)
+  check_fits(math.prod(shape) * max(4, dtype.itemsize),
+             f"The reward tensor of {describe_actions(actions)}",
+             "use fewer agents or actions (a network game is a PolymatrixGame, "
+             "whose size grows with its edges)")
   rewards = jax.random.uniform(key, shape, dtype=jnp.float32, minval=low,
                                maxval=high)
   return NormalFormGame(rewards.astype(dtype))

@@ -7,9 +7,14 @@ a batch of games inside a compiled call, with no host-side loop over games.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import jax
+
+from jaxnpg.core.validation import check_fits, describe_actions, is_concrete
 from jaxnpg.games import covariant as _covariant
 from jaxnpg.games import generators as _generators
 from jaxnpg.games import markov as _markov
@@ -129,7 +134,15 @@ def make_game(family: str, key, num_actions, *, dtype=None, **options):
     raise ValueError(
         f"Family {family!r} takes the options {list(spec.options)}, got "
         f"{unknown}.")
-  return spec.make(key, tuple(num_actions), dtype=dtype, **options)
+  make = functools.partial(spec.make, num_actions=tuple(num_actions),
+                           dtype=dtype, **options)
+  if is_concrete(key):   # the game's size, before anything is drawn
+    shapes = jax.eval_shape(make, key)
+    check_fits(sum(math.prod(x.shape) * x.dtype.itemsize
+                   for x in jax.tree_util.tree_leaves(shapes)),
+               f"A {family!r} game of {describe_actions(num_actions)}",
+               "use fewer agents or actions")
+  return make(key)
 
 
 def families() -> dict[str, str]:

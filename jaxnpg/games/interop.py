@@ -121,8 +121,8 @@ def from_gambit(game_or_path, *, dtype=None) -> NormalFormGame:
 
   Raises:
     ImportError: pygambit is not installed (``pip install 'jaxnpg[gambit]'``).
-    ValueError: the file is not a valid game (pygambit's message), or the payoffs
-      are not finite.
+    ValueError: the path is not a readable regular file, the file is not a valid
+      game (pygambit's message), or the payoffs are not finite.
     FileNotFoundError: no such file.
 
   Example:
@@ -137,6 +137,13 @@ def from_gambit(game_or_path, *, dtype=None) -> NormalFormGame:
     path = os.fspath(game_or_path)
     if not os.path.exists(path):
       raise FileNotFoundError(f"No such Gambit file: {path!r}.")
+    if not os.path.isfile(path):
+      raise ValueError(f"{path!r} is not a Gambit file (it is "
+                       f"{'a folder' if os.path.isdir(path) else 'not a regular file'}"
+                       "); pass the path of a .nfg, .efg or .gbt file.")
+    if not os.access(path, os.R_OK):
+      raise ValueError(f"The Gambit file {path!r} is not readable (permission "
+                       "denied).")
     suffix = os.path.splitext(path)[1].lower()
     reader = {".efg": gbt.read_efg, ".gbt": gbt.read_gbt}.get(suffix, gbt.read_nfg)
     try:

@@ -87,13 +87,23 @@ def _fail(field, message):
   raise ConfigError(field, message)
 
 
+# Most values on one axis of a sweep (a tau grid of 1e8 values is a typo, not a
+# sweep: each cell runs num_iters steps).
+MAX_AXIS = 1 << 20
+
+
 def _float_tuple(values, field) -> tuple[float, ...]:
   if isinstance(values, str):
     _fail(field, f"`{field}` must be a sequence of numbers, got {values!r}.")
   try:
-    out = tuple(float(v) for v in np.asarray(values, dtype=float).ravel())
+    arr = np.asarray(values, dtype=float).ravel()
   except (TypeError, ValueError):
     _fail(field, f"`{field}` must be a sequence of numbers, got {values!r}.")
+  if arr.size > MAX_AXIS:
+    _fail(field, f"`{field}` holds {arr.size} values, more than {MAX_AXIS} "
+          "on one axis; every value is a column of cells that each run "
+          "num_iters steps. Use fewer.")
+  out = tuple(float(v) for v in arr)
   if not out:
     _fail(field, f"`{field}` is empty; give at least one value.")
   if not all(math.isfinite(v) for v in out):
