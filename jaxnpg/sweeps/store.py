@@ -162,6 +162,14 @@ class SweepStore:
       manifest = read_manifest(mpath)
       validate_manifest(manifest, mpath)
       stored_params = with_defaults(manifest["params"])
+      rules = stored_params["verdict_rules"]
+      if rules != params.get("verdict_rules"):
+        raise ValueError(
+            f"The folder {str(path)!r} holds a sweep judged by other verdict "
+            f"rules (verdict_rules {rules}; this jaxnpg applies "
+            f"{params.get('verdict_rules')}: per-agent tolerances, STALLED only "
+            "on evidence); resuming it would mix the two. Read it with "
+            "jaxnpg.load_sweep, or run the sweep again in another folder.")
       for key, what in (("algorithm", "the algorithm"),
                         ("algorithm_options", "the algorithm's settings"),
                         ("num_seeds", "the number of seeds")):
