@@ -11,6 +11,8 @@ import jax
 import pytest
 
 from jaxnpg import cli
+from jaxnpg.cli import run as run_command
+from jaxnpg.cli import sweep as sweep_command
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -47,61 +49,70 @@ def one_line_error(capsys, argv, command="run"):
   return lines[0]
 
 
-# --- bad numbers and names (argparse and the CLI's own checks) -------------------
+# --- bad numbers and names (click's parsing, the CLI's syntax, the library) -----
 
 RUN_CASES = [
-    # not a number at all (argparse, one line, no usage block)
-    (["--iters", "many"], "argument --iters: invalid int value: 'many'"),
-    (["--iters", "1.5"], "argument --iters: invalid int value"),
-    (["--record-every", "x"], "argument --record-every: invalid int value"),
-    (["--seed", "s"], "argument --seed: invalid int value"),
-    (["--samples", "lots"], "argument --samples: invalid int value"),
-    (["--tol", "small"], "argument --tol: invalid float value"),
-    (["--agents", "two"], "argument --agents: invalid int value"),
-    (["--states", "5.5"], "argument --states: invalid int value"),
-    (["--discount", "high"], "argument --discount: invalid float value"),
-    (["--algorithm", "adam"], "argument --algorithm: invalid choice: 'adam'"),
-    (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
-    (["--no-such-option"], "unrecognized arguments: --no-such-option"),
-    # tau
-    (["--taus", "nan"], "--taus: values must be finite"),
-    (["--taus", "inf"], "--taus: values must be finite"),
-    (["--taus", "0.5,-inf"], "--taus: values must be finite"),
-    (["--taus=-1"], "--taus: tau must be >= 0"),
-    (["--taus", "a,b"], "--taus: expected numbers"),
-    (["--taus", ","], "--taus: the list is empty"),
-    (["--taus", "nan:1:3"], "--taus: a range lo:hi:count needs"),
-    (["--taus", "1:inf:3"], "--taus: a range lo:hi:count needs"),
-    (["--taus", "0:1:3"], "--taus: a range lo:hi:count needs"),
-    (["--taus", "1:2:0"], "--taus: a range lo:hi:count needs"),
-    (["--taus", "1:2"], "--taus: expected numbers"),
-    # iterations, records, seeds, samples, tolerance
+    # not a number at all (click, one line, no usage block)
+    (["--iters", "many"], "Invalid value for '--iters': 'many' is not a valid integer"),
+    (["--iters", "1.5"], "Invalid value for '--iters': '1.5' is not a valid integer"),
+    (["--record-every", "x"], "Invalid value for '--record-every'"),
+    (["--seed", "s"], "Invalid value for '--seed'"),
+    (["--samples", "lots"], "Invalid value for '--samples'"),
+    (["--tol", "small"], "Invalid value for '--tol': 'small' is not a valid float"),
+    (["--agents", "two"], "Invalid value for '--agents'"),
+    (["--states", "5.5"], "Invalid value for '--states'"),
+    (["--discount", "high"], "Invalid value for '--discount'"),
+    (["--algorithm", "adam"], "Invalid value for '--algorithm': 'adam' is not one of"),
+    (["--dtype", "float16"], "Invalid value for '--dtype': 'float16' is not one of"),
+    (["--no-such-option"], "No such option '--no-such-option'"),
+    (["--iters"], "Option '--iters' requires an argument"),
+    # tau: the syntax (the CLI), the values (the library)
+    (["--taus", "nan"], "--taus must be finite, got [nan]"),
+    (["--taus", "inf"], "--taus must be finite, got [inf]"),
+    (["--taus", "0.5,-inf"], "--taus must be finite"),
+    (["--taus=-1"], "--taus must be >= 0"),
+    (["--taus", "1e39"], "--taus: 1e+39 is not finite in float32"),
+    (["--taus", "a,b"], "Invalid value for '--taus': expected numbers"),
+    (["--taus", ","], "Invalid value for '--taus': the list is empty"),
+    (["--taus", "nan:1:3"], "Invalid value for '--taus': a range lo:hi:count needs"),
+    (["--taus", "1:inf:3"], "Invalid value for '--taus': a range lo:hi:count needs"),
+    (["--taus", "0:1:3"], "Invalid value for '--taus': a range lo:hi:count needs"),
+    (["--taus", "1:2:0"], "Invalid value for '--taus': a range lo:hi:count needs"),
+    (["--taus", "1:2"], "Invalid value for '--taus': expected a value, a list"),
+    # iterations, records, seeds, samples, tolerance (the library's rules)
     (["--iters", "0"], "--iters must be >= 1, got 0"),
     (["--iters=-5"], "--iters must be >= 1, got -5"),
-    (["--record-every=-1"], "--record-every must be >= 0 (0: automatic), got -1"),
-    (["--seed=-1"], "--seed must be in [0, 4294967296)"),
-    (["--seed", str(2 ** 32)], "--seed must be in [0, 4294967296)"),
-    (["--algorithm", "sampled_npg", "--samples", "0"], "--samples must be >= 1"),
+    (["--record-every=-1"], "--record-every must be >= 1, got -1"),
+    (["--record-every", "10", "--iters", "5"],
+     "--record-every=10 exceeds --iters=5"),
+    (["--seed=-1"], "--seed must be an integer in [0, 2**32), got -1"),
+    (["--seed", str(2 ** 32)], "--seed must be an integer in [0, 2**32)"),
+    (["--algorithm", "sampled_npg", "--samples", "0"], "--samples must be >= 1, got 0"),
     (["--algorithm", "sampled_npg", "--samples=-3"], "--samples must be >= 1"),
     (["--tol", "0"], "--tol must be a finite number > 0"),
     (["--tol=-1e-6"], "--tol must be a finite number > 0"),
     (["--tol", "nan"], "--tol must be a finite number > 0"),
     (["--tol", "inf"], "--tol must be a finite number > 0"),
     # step size
-    (["--eta", "0"], "--eta: the step size must be > 0"),
-    (["--eta=-0.1"], "--eta: the step size must be > 0"),
-    (["--eta", "nan"], "--eta: the step size must be > 0"),
-    (["--eta", "inf"], "--eta: the step size must be > 0"),
-    (["--eta", "fast"], "--eta: expected 'paper' or a positive number"),
+    (["--eta", "0"], "--eta (the step size) must be > 0, got 0.0"),
+    (["--eta=-0.1"], "--eta (the step size) must be > 0"),
+    (["--eta", "nan"], "--eta must be finite, got nan"),
+    (["--eta", "inf"], "--eta must be finite, got inf"),
+    (["--eta", "1e39"], "--eta: 1e+39 is not finite in float32"),
+    (["--eta", "fast"], "Invalid value for '--eta': expected 'paper' or a positive"),
     # games and families
     (["--family", "nope"], "Unknown game family 'nope'"),
-    (["--actions", "0,2"], "--actions: expected positive integers"),
-    (["--actions", "a,b"], "--actions: expected integers"),
+    (["--actions", "0,2"], "--actions must be a non-empty sequence of integers >= 1"),
+    (["--actions", "a,b"], "Invalid value for '--actions': expected integers"),
     (["--actions", "2,2", "--agents", "3"], "--agents 3 but --actions lists 2"),
-    (["--actions", "2", "--agents", "0"], "--agents must be >= 1, got 0"),
+    (["--actions", "2", "--agents", "0"],
+     "Invalid value for '--agents': 0 is not in the range x>=1"),
+    (["--actions", "3"], "a game needs at least 2 agents, got 1 (--actions 3)"),
+    (["--actions", "3", "--agents", "1"], "a game needs at least 2 agents, got 1"),
     (["--graph", "ring"], "--graph does not apply to the 'random' family"),
     (["--states", "3"], "--states does not apply to the 'random' family"),
     (["--discount", "0.5"], "--discount does not apply to the 'random' family"),
+    (["--correlation", "0.5"], "--correlation does not apply to the 'random'"),
 ]
 
 
@@ -125,7 +136,7 @@ NETWORK_CASES = [
     (["--actions", "10,10"], "a ring needs at least 3 agents, got 2"),
     (["--actions", "4", "--agents", "2", "--graph", "ring"],
      "a ring needs at least 3 agents, got 2"),
-    (["--agents", "0"], "--agents must be >= 1, got 0"),
+    (["--agents", "0"], "Invalid value for '--agents': 0 is not in the range"),
     (["--states", "4"], "--states does not apply to the 'network_zero_sum'"),
 ]
 
@@ -141,11 +152,11 @@ def test_network_rings_need_three_agents(tmp_path, capsys, command, extra,
 
 
 MARKOV_CASES = [
-    (["--discount", "1"], "--discount must be in [0, 1), got 1.0"),
-    (["--discount", "1.5"], "--discount must be in [0, 1)"),
-    (["--discount=-0.1"], "--discount must be in [0, 1)"),
-    (["--discount", "nan"], "--discount must be in [0, 1)"),
-    (["--states", "0"], "--states must be >= 1, got 0"),
+    (["--discount", "1"], "--discount (gamma) must be in [0, 1), got 1.0"),
+    (["--discount", "1.5"], "--discount (gamma) must be in [0, 1), got 1.5"),
+    (["--discount=-0.1"], "--discount (gamma) must be in [0, 1), got -0.1"),
+    (["--discount", "nan"], "--discount (gamma) must be in [0, 1), got nan"),
+    (["--states", "0"], "--states must be an integer >= 1, got 0"),
     (["--graph", "ring"], "--graph does not apply to the 'markov' family"),
 ]
 
@@ -161,29 +172,43 @@ def test_markov_options(tmp_path, capsys, command, extra, message):
 
 
 SWEEP_CASES = [
-    (["--family", "nope"], "Unknown game family 'nope'"),
-    (["--taus", "nan"], "--taus: values must be finite"),
-    (["--taus", "inf"], "--taus: values must be finite"),
-    (["--taus=-0.5"], "--taus: tau must be >= 0"),
+    (["--family", "nope"], "--family: Unknown game family 'nope'"),
+    (["--taus", "nan"], "--taus must be finite, got [nan]"),
+    (["--taus", "inf"], "--taus must be finite, got [inf]"),
+    (["--taus=-0.5"], "--taus must be >= 0"),
     (["--games", "0"], "--games must be >= 1, got 0"),
     (["--games=-4"], "--games must be >= 1, got -4"),
-    (["--games", "many"], "argument --games: invalid int value"),
-    (["--iters", "0"], "--iters must be >= 1"),
-    (["--record-every=-2"], "--record-every must be >= 0 (0: automatic), got -2"),
-    (["--trajectory=-1"], "--trajectory must be >= 0 (0: none), got -1"),
-    (["--chunk-games", "0"], "--chunk-games must be >= 1"),
-    (["--seeds", "0", "--algorithm", "sampled_npg"], "--seeds must be >= 1"),
+    (["--games", "many"], "Invalid value for '--games': 'many' is not a valid"),
+    (["--iters", "0"], "--iters must be >= 1, got 0"),
+    (["--record-every=-2"], "--record-every must be >= 1, got -2"),
+    (["--record-every", "10", "--iters", "5"],
+     "--record-every=10 exceeds --iters=5"),
+    (["--trajectory=-1"], "--trajectory must be >= 0, got -1"),
+    (["--chunk-games", "0"], "--chunk-games must be >= 1, got 0"),
+    (["--chunk-games", "1000000000"], "chunk_games=1000000000 would pad"),
+    (["--seeds", "0", "--algorithm", "sampled_npg"], "--seeds must be >= 1, got 0"),
+    (["--seeds", "2"], "--seeds: num_seeds=2 repeats a deterministic algorithm"),
+    (["--inits", "2"], "--inits sets the starts of the attractor runs"),
+    (["--lyapunov", "--inits", "0"], "--inits must be >= 1, got 0"),
+    (["--lyapunov", "--burn-in=-1"], "--burn-in must be >= 0, got -1"),
+    (["--lyapunov", "--max-period", "0"], "--max-period must be >= 1, got 0"),
     (["--algorithm", "sampled_npg", "--samples", "0"], "--samples must be >= 1"),
-    (["--memory-budget=-1G"], "--memory-budget: expected a positive size"),
-    (["--memory-budget", "inf"], "--memory-budget: expected a positive size"),
-    (["--memory-budget", "lots"], "--memory-budget: expected a positive size"),
-    (["--etas", "nan"], "--etas: values must be finite"),
-    (["--etas", "paper:inf"], "values must be finite"),
-    (["--etas", "0"], "--etas: step sizes must be > 0"),
+    (["--memory-budget=-1G"], "Invalid value for '--memory-budget': expected a positive size"),
+    (["--memory-budget", "inf"], "Invalid value for '--memory-budget'"),
+    (["--memory-budget", "lots"], "Invalid value for '--memory-budget'"),
+    (["--memory-budget", "1"], "more than the memory budget of 9.31e-10 GiB"),
+    (["--etas", "nan"], "--etas must be finite, got [nan]"),
+    (["--etas", "paper:inf"], "--etas multipliers must be finite, got [inf]"),
+    (["--etas", "paper:-1"], "--etas multipliers must be > 0, got [-1.0]"),
+    (["--etas", "0"], "--etas (the step sizes) must be > 0, got [0.0]"),
+    (["--etas", "1e39"], "--etas: 1e+39 is not finite in float32"),
+    (["--etas", "fast"], "Invalid value for '--etas': expected step sizes"),
     (["--tol", "inf"], "--tol must be a finite number > 0"),
-    (["--method", "fast"], "argument --method: invalid choice"),
-    (["--dtype", "bfloat16"], "argument --dtype: invalid choice"),
-    (["--init", "zeros"], "argument --init: invalid choice"),
+    (["--method", "fast"], "Invalid value for '--method': 'fast' is not one of"),
+    (["--dtype", "bfloat16"], "Invalid value for '--dtype': 'bfloat16' is not one of"),
+    (["--init", "zeros"], "Invalid value for '--init': 'zeros' is not one of"),
+    (["--actions", "3"], "a game needs at least 2 agents, got 1 (--actions 3)"),
+    (["--coordinator", "host:1"], "multi-host needs all of --coordinator"),
 ]
 
 
@@ -199,10 +224,13 @@ def test_sweep_bad_arguments_before_any_output(tmp_path, capsys, extra, message)
 def test_no_command_and_unknown_command(capsys):
   assert cli.main([]) == 2
   err = capsys.readouterr().err.strip().splitlines()
-  assert len(err) == 1 and "required: COMMAND" in err[0]
+  assert err == ["jaxnpg: error: Missing command. (see: jaxnpg --help)"]
   assert cli.main(["fly"]) == 2
   err = capsys.readouterr().err.strip().splitlines()
-  assert len(err) == 1 and "invalid choice: 'fly'" in err[0]
+  assert len(err) == 1 and "No such command 'fly'" in err[0]
+  assert cli.main(["run", "extra"]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("jaxnpg run: error: Got unexpected")
 
 
 # --- output folders -------------------------------------------------------------
@@ -241,7 +269,7 @@ def test_run_out_faults_before_the_computation(tmp_path, capsys, monkeypatch,
   def no_computation(*a, **k):
     raise AssertionError("computed before checking --out")
 
-  monkeypatch.setattr(cli, "run_pairs", no_computation)
+  monkeypatch.setattr(run_command, "run_pairs", no_computation)
   assert message in one_line_error(capsys, run_args(out))
 
 
@@ -253,7 +281,7 @@ def test_run_out_unwritable_folder(tmp_path, capsys, monkeypatch):
   if os.geteuid() == 0:
     def refuse(*a, **k):
       raise PermissionError(errno.EACCES, "Permission denied")
-    monkeypatch.setattr(cli.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(run_command.tempfile, "mkstemp", refuse)
   else:
     out.chmod(0o555)
   try:
@@ -305,16 +333,16 @@ def test_sweep_disk_full_midway_keeps_chunks_and_says_how_to_resume(
 
 def test_sweep_interrupt_says_what_is_saved(tmp_path, capsys, monkeypatch):
   out = tmp_path / "ctrl-c"
-  real = cli.sweep
+  real = sweep_command.sweep
 
-  def interrupted(**kwargs):
+  def interrupted(config, **kwargs):
     def on_chunk(info):
       kwargs_on_chunk(info)
       raise KeyboardInterrupt
     kwargs_on_chunk = kwargs.pop("on_chunk")
-    return real(**kwargs, on_chunk=on_chunk)
+    return real(config, **kwargs, on_chunk=on_chunk)
 
-  monkeypatch.setattr(cli, "sweep", interrupted)
+  monkeypatch.setattr(sweep_command, "sweep", interrupted)
   argv = sweep_args(out, "--chunk-games", "1")
   assert cli.main(argv) == 130
   err = capsys.readouterr().err
@@ -382,15 +410,17 @@ def test_game_file_faults(tmp_path, capsys, command, kind):
 
 
 def test_console_errors_end_to_end(tmp_path):
-  """``python -m jaxnpg``: argparse and CLI errors, exit 2, one line, no usage."""
+  """``python -m jaxnpg``: usage and library errors, exit 2, one line, no usage."""
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   f = tmp_path / "file"
   f.write_text("x")
   for argv, message in [
       (["run", "--taus", "nan", "--out", str(tmp_path / "o")],
-       "--taus: values must be finite"),
+       "jaxnpg run: error: --taus must be finite"),
       (["run", "--out", str(f / "sub"), "--iters", "3"],
        "cannot create the folder"),
+      (["sweep", "--iters", "x"],
+       "jaxnpg sweep: error: Invalid value for '--iters': 'x' is not a valid"),
   ]:
     proc = subprocess.run([sys.executable, "-m", "jaxnpg", *argv], env=env,
                           capture_output=True, text=True, timeout=120)
@@ -398,3 +428,39 @@ def test_console_errors_end_to_end(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("platforms", ["cuda", "bogus"])
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_backend_that_cannot_start_is_one_line(tmp_path, command, platforms):
+  """JAX_PLATFORMS naming a platform the machine lacks: jax.devices() raises a
+  bare AssertionError (cuda without a GPU) or a RuntimeError; one line naming
+  JAX_PLATFORMS, exit 2, nothing written."""
+  if platforms == "cuda" and any(d.platform == "gpu" for d in jax.devices()):
+    pytest.skip("this machine has a GPU: JAX_PLATFORMS=cuda starts")
+  out = tmp_path / "out"
+  env = dict(os.environ, JAX_PLATFORMS=platforms)
+  proc = subprocess.run([sys.executable, "-m", "jaxnpg", command, "--iters", "3",
+                         "--quiet", "--out", str(out)], env=env,
+                        capture_output=True, text=True, timeout=120)
+  lines = proc.stderr.strip().splitlines()
+  assert proc.returncode == 2, proc.stderr
+  assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+  assert lines[0].startswith(f"jaxnpg {command}: error: JAX could not start")
+  assert f"JAX_PLATFORMS={platforms!r}" in lines[0]
+  assert not out.exists()
+
+
+def test_huge_step_size_in_float32_is_refused_without_a_warning(tmp_path, capsys):
+  """1e39 is inf in float32: refused in one line; no NumPy RuntimeWarning (the
+  suite turns warnings into errors, so a leaked one fails here)."""
+  assert "is not finite in float32" in one_line_error(
+      capsys, run_args(tmp_path / "o", "--eta", "1e39"))
+  assert "is not finite in float32" in one_line_error(
+      capsys, sweep_args(tmp_path / "s", "--etas", "1e39"), "sweep")
+  # float64 holds it: the step size is accepted (the policy jumps to a best
+  # response every step, and the run stalls).
+  code = cli.main(run_args(tmp_path / "o64", "--eta", "1e39", "--dtype",
+                           "float64"))          # the last --dtype counts
+  assert code == 0
+  assert "stalled" in capsys.readouterr().out

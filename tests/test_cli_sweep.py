@@ -10,6 +10,7 @@ import pytest
 
 import jaxnpg
 from jaxnpg import cli
+from jaxnpg.cli import sweep as sweep_command
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["sweep", "--actions", "2,2", "--games", "4", "--taus", "0.05,0.5,5",
@@ -41,7 +42,8 @@ def test_sweep_writes_a_resumable_folder(swept, capsys):
   assert manifest["params"]["eta_rule"] == "paper"
   assert manifest["params"]["etas"] == [0.5, 1.0]
   assert len(manifest["chunks"]) == 2
-  res = jaxnpg.load_sweep(swept)
+  with jax.enable_x64(True):   # a float64 sweep
+    res = jaxnpg.load_sweep(swept)
   assert res.shape == (4, 3, 2) and res.qre_gap_trajectory.shape[-1] == 6
   # The same command again verifies and skips both chunks.
   assert cli.main(TINY + ["--out", str(swept)]) == 0
@@ -76,15 +78,15 @@ def test_plot_default_folder_and_no_trajectories(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--taus", ","], "--taus: the list is empty"),
-    (["--taus=-1,0.5"], "tau must be >= 0"),
-    (["--etas", "0,0.1"], "step sizes must be > 0"),
-    (["--etas=-0.1"], "step sizes must be > 0"),
-    (["--etas", "paper:-1"], "multipliers of the rule must be > 0"),
-    (["--etas", "quick"], "--etas"),
+    (["--taus", ","], "Invalid value for '--taus': the list is empty"),
+    (["--taus=-1,0.5"], "--taus must be >= 0"),
+    (["--etas", "0,0.1"], "--etas (the step sizes) must be > 0"),
+    (["--etas=-0.1"], "--etas (the step sizes) must be > 0"),
+    (["--etas", "paper:-1"], "--etas multipliers must be > 0"),
+    (["--etas", "quick"], "Invalid value for '--etas'"),
     (["--family", "nope"], "Unknown game family 'nope'"),
     (["--games", "0"], "--games must be >= 1"),
-    (["--memory-budget", "lots"], "--memory-budget"),
+    (["--memory-budget", "lots"], "Invalid value for '--memory-budget'"),
 ])
 def test_bad_arguments_give_one_line(tmp_path, capsys, extra, message):
   code = cli.main(TINY + extra + ["--out", str(tmp_path / "x")])
@@ -102,9 +104,46 @@ def test_folder_with_a_different_sweep_is_refused(swept, capsys):
   assert "holds a different sweep" in err and "num_iters" in err
 
 
-def test_plot_errors(tmp_path, capsys):
+def test_plot_errors(tmp_path, swept, capsys):
+  """The library's messages (load_sweep), and the CLI's for --eta-index (the
+  plots would index from the end)."""
   assert cli.main(["plot", str(tmp_path / "missing")]) == 2
-  assert "no such sweep folder" in capsys.readouterr().err
+  assert "holds no sweep (no such folder)" in capsys.readouterr().err
   (tmp_path / "empty").mkdir()
   assert cli.main(["plot", str(tmp_path / "empty")]) == 2
   assert "holds no sweep" in capsys.readouterr().err
+  for index in ("2", "-1"):
+    assert cli.main(["plot", str(swept), "--eta-index", index, "--out",
+                     str(tmp_path / "png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"jaxnpg plot: error: --eta-index must be in [0, 2), got "
+                   f"{index}."]
+  assert cli.main(["plot", str(swept), "--taus", "nan"]) == 2
+  assert "jaxnpg plot: error: --taus must be finite" in capsys.readouterr().err
+
+
+def test_sweep_builds_the_config_python_users_build(swept):
+  """The CLI's options become the same jaxnpg.SweepConfig (the stored sweep's
+  config equals one built in Python from the same values)."""
+  with jax.enable_x64(True):
+    expected = jaxnpg.SweepConfig(
+        family="random", num_actions=(2, 2), num_games=4, taus=[0.05, 0.5, 5],
+        etas="paper", eta_multipliers=[0.5, 1], num_iters=60,
+        trajectory_points=6, dtype="float64")
+    assert jaxnpg.load_sweep(swept).config == expected
+
+
+def test_atlas_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
+  """Ctrl-C in an atlas: exit 130, what is saved, and the command to resume."""
+  def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(sweep_command, "atlas", interrupted)
+  argv = ["sweep", "--family", "covariant", "--actions", "2,2", "--correlation",
+          "-0.5:0.5:2", "--games", "2", "--taus", "1", "--iters", "10",
+          "--quiet", "--out", str(tmp_path / "atlas")]
+  assert cli.main(argv) == 130
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1] == (f"jaxnpg sweep: interrupted; no chunk is saved in "
+                     f"{tmp_path / 'atlas'} yet. Resume with: jaxnpg "
+                     + " ".join(argv))

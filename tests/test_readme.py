@@ -3,9 +3,9 @@
 Every ```python block is executed, in order, in a fresh namespace each and in a
 temporary working directory (blocks that write ``runs/...`` write there). Every
 ``jaxnpg`` command the README shows, in ```bash blocks and in inline code, is parsed
-by the real command-line parser (``jaxnpg.cli.build_parser``) without being run, so
-an option that the README uses and the CLI lacks fails here; and every subcommand's
-``--help`` prints.
+by the real command line (``jaxnpg.cli.parse``) without being run, so an option
+that the README uses and the CLI lacks, or a value it cannot read, fails here; and
+every command's ``--help`` prints.
 """
 
 import contextlib
@@ -14,10 +14,12 @@ import pathlib
 import re
 import shlex
 
+import click
 import pytest
 
 import jaxnpg
 from jaxnpg import cli
+from jaxnpg.cli.app import group
 
 README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -100,31 +102,33 @@ def test_readme_shows_every_subcommand():
 
 @pytest.mark.parametrize("where,argv", COMMANDS, ids=[w for w, _ in COMMANDS])
 def test_readme_command_parses(where, argv):
-  parser = cli.build_parser()
-  err = io.StringIO()
-  with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
     try:
-      args = parser.parse_args(argv)
-    except SystemExit as e:
-      assert e.code == 0 and ("--help" in argv or "-h" in argv), (
-          f"{where}: the CLI rejects it: {err.getvalue()}")
-      return
-  assert args.command == argv[0], where
+      command, params = cli.parse(argv)
+    except click.UsageError as e:
+      raise AssertionError(f"{where}: the CLI rejects it: {e.format_message()}"
+                           ) from None
+  assert command == argv[0], where
+  if "--help" in argv or "-h" in argv:
+    assert params == {"help": True} and out.getvalue().startswith("Usage:")
+  else:
+    assert "out" in params or command == "plot", where
 
 
-def _subcommands():
-  parser = cli.build_parser()
-  for action in parser._actions:  # pylint: disable=protected-access
-    if hasattr(action, "choices") and isinstance(action.choices, dict):
-      return sorted(action.choices)
-  raise AssertionError("build_parser has no subcommands")
+def test_parse_refuses_what_main_refuses():
+  """``parse`` is the real parser: a bad value or option fails there too."""
+  for argv in (["run", "--iters", "x"], ["run", "--taus", "1:2"],
+               ["sweep", "--no-such-option"], ["fly"]):
+    with pytest.raises(click.UsageError):
+      cli.parse(argv)
 
 
-@pytest.mark.parametrize("command", [None] + _subcommands())
+@pytest.mark.parametrize("command", [None, *group.commands])
 def test_help_prints(command, capsys):
   argv = ["--help"] if command is None else [command, "--help"]
-  with pytest.raises(SystemExit) as e:
-    cli.build_parser().parse_args(argv)
-  assert e.value.code == 0
+  assert cli.main(argv) == 0
   out = capsys.readouterr().out
-  assert out.startswith("usage:") and len(out) > 100
+  assert out.startswith("Usage: jaxnpg") and len(out) > 100
+  if command is not None:
+    assert "examples:" in out
