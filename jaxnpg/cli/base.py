@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 import types
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -124,11 +126,19 @@ def option(*decls: str, section: str, **kwargs: Any) -> Callable:
   return click.option(*decls, cls=Option, section=section, **kwargs)
 
 
+def _show_warning(command: str, message: Warning | str, *args: Any,
+                  **kwargs: Any) -> None:
+  """``warnings.showwarning`` of a command: ``jaxnpg COMMAND: warning: ...``."""
+  click.echo(f"jaxnpg {command}: warning: {' '.join(str(message).split())}",
+             err=True)
+
+
 class Command(click.Command):
   """A ``jaxnpg`` command: sectioned help, one-line errors, exit codes.
 
   The callback takes one argument, the parsed options as attributes (and
-  ``argv``), and returns the exit status.
+  ``argv``), and returns the exit status. The library's warnings (a step size
+  that overshoots, ...) are shown as one line ``jaxnpg COMMAND: warning: ...``.
   """
 
   def format_options(self, ctx: click.Context,
@@ -144,12 +154,15 @@ class Command(click.Command):
         formatter.write_dl(rows)
 
   def invoke(self, ctx: click.Context) -> Any:
-    run = ctx.find_object(Invocation)
-    if run is None or run.parse_only:
+    run = ctx.find_object(Invocation) or Invocation(sys.argv[1:])
+    if run.parse_only:
       return self.name, dict(ctx.params)
     args = types.SimpleNamespace(**ctx.params, argv=run.argv)
     try:
-      return ctx.invoke(cast(Callable, self.callback), args)
+      with warnings.catch_warnings():   # the library's warnings, one line each
+        warnings.simplefilter("default", UserWarning)
+        warnings.showwarning = functools.partial(_show_warning, self.name)
+        return ctx.invoke(cast(Callable, self.callback), args)
     except (CliError, ValueError, OSError, ImportError, OverflowError) as e:
       close_all()
       click.echo(f"jaxnpg {self.name}: error: {in_cli_terms(e)}", err=True)
@@ -179,8 +192,7 @@ def start_backend() -> str:
     wanted = os.environ.get("JAX_PLATFORMS")
     setting = (f"JAX_PLATFORMS={wanted!r}" if wanted is not None
                else "JAX_PLATFORMS is not set")
-    reason = one_line(e) if str(e) else type(e).__name__
     raise CliError(
-        f"JAX could not start its backend ({setting}): {reason}. Set "
+        f"JAX could not start its backend ({setting}): {one_line(e)}. Set "
         "JAX_PLATFORMS to a platform this machine has (e.g. JAX_PLATFORMS=cpu), "
         "or unset it to let JAX choose.") from None

@@ -11,14 +11,13 @@ library when it builds the games.
 
 from __future__ import annotations
 
-import os
 import types
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxnpg.cli.base import CliError, os_reason
+from jaxnpg.cli.base import CliError, one_line
 from jaxnpg.core.protocol import Game
 from jaxnpg.games.families import FAMILIES, Family, make_game
 from jaxnpg.games.interop import from_gambit
@@ -135,26 +134,17 @@ def _describe(name: str, actions: tuple[int, ...], options: dict) -> str:
 
 
 def load_game_file(path: str) -> Game:
-  """The game in a Gambit file, with one-line errors for file-system faults.
+  """The game in a Gambit file (:func:`jaxnpg.from_gambit` checks the path and
+  the payoffs).
 
   Raises:
-    CliError: no such file, a folder, an unreadable file, or a payoff out of
-      range (pygambit's own errors on a malformed file are ValueErrors).
+    CliError: the library's error (no such file, a folder, not readable, not a
+      game, a payoff out of range, pygambit missing), naming ``--game-file``.
   """
-  if not os.path.exists(path):
-    raise CliError(f"--game-file: no such file {path!r}.")
-  if os.path.isdir(path):
-    raise CliError(f"--game-file: {path!r} is a folder, not a game file.")
-  if not os.access(path, os.R_OK):
-    raise CliError(f"--game-file: {path!r} is not readable (permission denied).")
   try:
     return from_gambit(path)
-  except OSError as e:
-    raise CliError(f"--game-file: cannot read {path!r}: {os_reason(e)}."
-                   ) from None
-  except OverflowError as e:
-    raise CliError(f"--game-file: {path!r} has a payoff out of range: {e}."
-                   ) from None
+  except (OSError, ValueError, OverflowError, ImportError) as e:
+    raise CliError(f"--game-file: {one_line(e)}") from None
 
 
 def load_game(args: types.SimpleNamespace) -> tuple[Game, str]:

@@ -201,7 +201,7 @@ def game_options(correlation_help: str) -> Callable:
   names = ", ".join(sorted(families()))
   section = "Game"
   return apply([
-      option("--family", section=section, default="random",
+      option("--family", section=section, default="random", metavar="NAME",
              shell_complete=_complete_family,
              help=f"game family: {names} (default: random)"),
       option("--actions", section=section, type=COUNTS, default=None,
@@ -212,7 +212,7 @@ def game_options(correlation_help: str) -> Callable:
              default=None,
              help="number of agents; repeats a single --actions A (default: "
              "from --actions; network_zero_sum 5)"),
-      option("--graph", section=section, default=None,
+      option("--graph", section=section, default=None, metavar="GRAPH",
              help="graph of network families: ring (default; >= 3 agents), "
              "complete, random-regular[:D], or edges '0-1,1-2,...'"),
       option("--states", section=section, type=int, default=None,
@@ -225,7 +225,8 @@ def game_options(correlation_help: str) -> Callable:
       option("--seed", section=section, type=int, default=0,
              help="seed for the game and the initial policy, in [0, 2^32) "
              "(default: 0)"),
-      option("--game-file", section=section, default=None,
+      option("--game-file", section=section, default=None, metavar="FILE",
+             type=click.Path(),
              help="read the game from a Gambit .nfg file instead"),
   ])
 
@@ -246,8 +247,9 @@ def algorithm_options() -> Callable:
 
 def tol_help(what: str = "QRE-gap tolerance") -> str:
   """``--tol``'s help: ``what``, and the library's default rule."""
-  return (f"{what} (default: the library's rule {GAP_RTOL:g} x (max|rbar| + tau "
-          "log A) at the final iterate, the same in every dtype)")
+  return (f"{what}, one for every agent (default: each agent's own, the "
+          f"library's rule {GAP_RTOL:g} x (max|rbar_i| + tau log A_i) at the "
+          "final iterate, the same in every dtype)")
 
 
 def dtype_option(default: str | None, help: str) -> Callable:
@@ -260,7 +262,8 @@ def output_options(default_out: str, quiet_help: str = "no progress bar"
                    ) -> Callable:
   """``--out`` and ``--quiet``."""
   return apply([
-      option("--out", section="Output", default=default_out,
+      option("--out", section="Output", default=default_out, metavar="FOLDER",
+             type=click.Path(),
              help=f"output folder (default: {default_out})"),
       option("--quiet", section="Output", is_flag=True, help=quiet_help),
   ])

@@ -62,8 +62,9 @@ def _plot_atlas(args: types.SimpleNamespace) -> int:
     "tau and as a tau x eta heatmap, the empirical linear rate with Theorem "
     "3.3's rate, the final NE-gap, and QRE-gap trajectories (an atlas folder: "
     "its regime and exponent maps).")
-@click.argument("folder")
-@option("--out", section="Options", default=None,
+@click.argument("folder", type=click.Path())
+@option("--out", section="Options", default=None, metavar="FOLDER",
+        type=click.Path(),
         help="folder for the PNGs (default: FOLDER/plots)")
 @option("--taus", section="Options", type=options.TAUS, default=None,
         help="tau values of the trajectory plot (default: 4 spread over the "

@@ -42,8 +42,8 @@ def tol_text(tol: float | None) -> str:
   """What the tolerance is, for a legend: a number, or the library's rule."""
   if isinstance(tol, (int, float)):
     return f"{tol:g} (--tol)"
-  return (f"the default rule {GAP_RTOL:g} x (max|rbar| + tau log A) at each "
-          "cell's final iterate, the same in every dtype")
+  return (f"each agent's own, the default rule {GAP_RTOL:g} x (max|rbar_i| + "
+          "tau log A_i) at each cell's final iterate, the same in every dtype")
 
 
 def print_run_summary(rows: Sequence[dict]) -> None:
@@ -57,12 +57,12 @@ def print_run_summary(rows: Sequence[dict]) -> None:
           else r["iterations_to_tol"])
     rate = "-" if r["linear_rate"] is None else f"{r['linear_rate']:.6f}"
     print(f"{r['tau']:>9.4g} {r['eta']:>9.3g} {r['final_qre_gap']:>10.3e} "
-          f"{r['final_ne_gap']:>10.3e} {r['tol']:>8.2g} {it:>12} {rate:>9}  "
-          f"{r['status']}")
+          f"{r['final_ne_gap']:>10.3e} {max(r['tol']):>8.2g} {it:>12} "
+          f"{rate:>9}  {r['status']}")
   print("legend: gaps at the last iteration; tol: the QRE-gap tolerance (--tol, "
-        "else the library's default);\n  iters to tol: first recorded iteration "
-        "with QRE-gap <= tol; rate: fitted linear rate, gap_k ~ C rate^k ('-': "
-        "no fit)")
+        "else each agent's own by the library's rule; the largest shown);\n"
+        "  iters to tol: first recorded iteration at which every agent's QRE-gap "
+        "is <= its tol; rate: fitted linear rate, gap_k ~ C rate^k ('-': no fit)")
   for line in status_legend(r["status"] for r in rows):
     print(line)
 

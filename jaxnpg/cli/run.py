@@ -182,7 +182,9 @@ def command(args: types.SimpleNamespace) -> int:
 
 def _rows(traj: Trajectories, taus: list[float], etas: list[float]
           ) -> list[dict]:
-  """One summary row per tau (the table and ``summary.json``)."""
+  """One summary row per tau (the table and ``summary.json``); ``tol`` and
+  ``rounding_floor`` hold every agent's (the verdict asks each agent to meet its
+  own)."""
   status, tol, floor, hits, rates = (np.asarray(x) for x in (
       traj.status, traj.tol, traj.floor, traj.iterations_to_tol,
       traj.linear_rate))
@@ -190,13 +192,13 @@ def _rows(traj: Trajectories, taus: list[float], etas: list[float]
   for i, (tau, eta) in enumerate(zip(taus, etas)):
     hit, rate = int(hits[i]), float(rates[i])
     rows.append({
-        "tau": tau, "eta": eta, "tol": float(tol[i]),
+        "tau": tau, "eta": eta, "tol": np.atleast_1d(tol[i]).tolist(),
         "final_qre_gap": float(traj.qre_gap[i, -1]),
         "final_ne_gap": float(traj.ne_gap[i, -1]),
         "iterations_to_tol": hit if hit >= 0 else None,
         "linear_rate": rate if math.isfinite(rate) else None,
         "status": report.status_label(int(status[i])),
-        "rounding_floor": float(floor[i]),
+        "rounding_floor": np.atleast_1d(floor[i]).tolist(),
     })
   return rows
 

@@ -120,14 +120,16 @@ def _fields(args: types.SimpleNamespace
 
 def _checked(args: types.SimpleNamespace, fields: dict[str, Any],
              values: list[float] | None) -> SweepConfig:
-  """The config, checked by the library: its fields, every atlas value, the
-  numbers' range in the dtype, and the layout (chunk size, memory)."""
+  """The config, checked: the numbers' range in the dtype (first: the library
+  would warn of their size), then by the library its fields, every atlas value
+  and the layout (chunk size, memory)."""
+  options.check_finite_in(fields["taus"], args.dtype, "--taus")
+  options.check_finite_in(fields["eta_multipliers"] or (
+      [] if fields["etas"] == "paper" else fields["etas"]), args.dtype, "--etas")
   config = SweepConfig(**fields)
   for value in (values or [])[1:]:
     config.replace(family_options={**config.family_options,
                                    "correlation": value})
-  options.check_finite_in(config.taus, config.dtype, "--taus")
-  options.check_finite_in(config.eta_axis, config.dtype, "--etas")
   lay_out(make_plan(config, ("correlation",) if values else ()),
           memory_budget=args.memory_budget, chunk_games=args.chunk_games)
   if args.out:   # a file, or under one: before the header
@@ -252,7 +254,7 @@ def _run_atlas(args, config: SweepConfig, values: list[float]) -> int:
 @option("--distributed", section="Resources", is_flag=True,
         help="multi-host: jax.distributed.initialize() with cluster "
         "auto-detection (SLURM, Open MPI, TPU)")
-@option("--coordinator", section="Resources", default=None,
+@option("--coordinator", section="Resources", default=None, metavar="HOST:PORT",
         help="multi-host: coordinator address HOST:PORT (process 0's)")
 @option("--num-processes", section="Resources", type=int, default=None,
         help="multi-host: number of processes")
