@@ -161,7 +161,7 @@ class Command(click.Command):
     try:
       with warnings.catch_warnings():   # the library's warnings, one line each
         warnings.simplefilter("default", UserWarning)
-        warnings.showwarning = functools.partial(_show_warning, self.name)
+        warnings.showwarning = functools.partial(_show_warning, str(self.name))
         return ctx.invoke(cast(Callable, self.callback), args)
     except (CliError, ValueError, OSError, ImportError, OverflowError) as e:
       close_all()

@@ -205,8 +205,9 @@ def _rows(traj: Trajectories, taus: list[float], etas: list[float]
 
 def _plot(args, traj, taus, game, where) -> str:
   """``qre_gap.png``: the QRE-gap per tau against the iteration."""
-  eta_text = ("paper rule 1/(2(tau + 2 sum A_i))" if args.eta == "paper"
-              else f"eta {args.eta:g}")
+  markov = float(np.max(game.step_scale)) != 1.0   # eta_bar = eta / (1 - gamma)
+  eta_text = (f"paper rule {'(1 - gamma)' if markov else '1'}/(2(tau + 2 sum A_i))"
+              if args.eta == "paper" else f"eta {args.eta:g}")
   caption = (f"{where}; {eta_text}; random initial policy; "
              f"{args.dtype}; jaxnpg {_version.__version__}")
   title = algorithm_title(
