@@ -42,8 +42,7 @@ def test_sweep_writes_a_resumable_folder(swept, capsys):
   assert manifest["params"]["eta_rule"] == "paper"
   assert manifest["params"]["etas"] == [0.5, 1.0]
   assert len(manifest["chunks"]) == 2
-  with jax.enable_x64(True):   # a float64 sweep
-    res = jaxnpg.load_sweep(swept)
+  res = jaxnpg.load_sweep(swept)
   assert res.shape == (4, 3, 2) and res.qre_gap_trajectory.shape[-1] == 6
   # The same command again verifies and skips both chunks.
   assert cli.main(TINY + ["--out", str(swept)]) == 0
@@ -125,12 +124,11 @@ def test_plot_errors(tmp_path, swept, capsys):
 def test_sweep_builds_the_config_python_users_build(swept):
   """The CLI's options become the same jaxnpg.SweepConfig (the stored sweep's
   config equals one built in Python from the same values)."""
-  with jax.enable_x64(True):
-    expected = jaxnpg.SweepConfig(
-        family="random", num_actions=(2, 2), num_games=4, taus=[0.05, 0.5, 5],
-        etas="paper", eta_multipliers=[0.5, 1], num_iters=60,
-        trajectory_points=6, dtype="float64")
-    assert jaxnpg.load_sweep(swept).config == expected
+  expected = jaxnpg.SweepConfig(
+      family="random", num_actions=(2, 2), num_games=4, taus=[0.05, 0.5, 5],
+      etas="paper", eta_multipliers=[0.5, 1], num_iters=60, trajectory_points=6,
+      dtype="float64")
+  assert jaxnpg.load_sweep(swept).config == expected
 
 
 def test_atlas_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):

@@ -13,7 +13,6 @@ import sys
 import types
 
 import click
-import jax
 
 from jaxnpg import theory
 from jaxnpg.cli import options
@@ -79,17 +78,11 @@ def _plot_atlas(args: types.SimpleNamespace) -> int:
 @option("--theory-games", section="Options", type=int, default=128,
         help="games used for the prediction (default: 128)")
 def command(args: types.SimpleNamespace) -> int:
-  """``jaxnpg plot FOLDER`` (with 64-bit JAX while it runs: a stored sweep may be
-  float64; one in float32 stays float32)."""
+  """``jaxnpg plot FOLDER``."""
   if args.taus is not None:
     check_tau(args.taus, "taus")
   if args.theory:   # the predictions compute with JAX
     start_backend()
-  with jax.enable_x64(True):
-    return _plot(args)
-
-
-def _plot(args: types.SimpleNamespace) -> int:
   if is_atlas(args.folder):
     return _plot_atlas(args)
   res = load_sweep(args.folder, allow_partial=args.partial)
