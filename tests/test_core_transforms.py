@@ -164,6 +164,12 @@ def test_vmap_run_and_solve_equal_loops(fn, x64):
   want = _stack([
       fn(jaxnpg.NormalFormGame(games.rewards[b]), float(taus[b]),
          float(etas[b]), _unbatch(inits, b)) for b in range(BATCH)])
+  if fn is _run:
+    # The rate is a least-squares slope of log-gaps: it magnifies the gaps'
+    # last-bit differences (vmap may sum in another order) by the fit's
+    # condition number, so it gets its own, looser, tolerance.
+    np.testing.assert_allclose(got.linear_rate, want.linear_rate, rtol=1e-9)
+    got, want = (r._replace(linear_rate=jnp.zeros(())) for r in (got, want))
   _assert_trees_close(got, want, rtol=1e-12, atol=1e-14)
   if fn is _solve:
     # Each problem stops at its own iteration; tau = 0 does not converge.

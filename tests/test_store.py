@@ -56,7 +56,7 @@ def test_manifest_checksums_and_plain_npz(tmp_path, reference_result, x64):
     f = tmp_path / "s" / entry["file"]
     assert _store.sha256_file(f) == entry["sha256"]
     with np.load(f, allow_pickle=False) as data:   # plain arrays only
-      assert set(data.files) == set(FIELDS)
+      assert set(data.files) == set(FIELDS) | {"final_logp", "iterations_needed"}
       assert all(data[k].dtype != object for k in data.files)
   _equal(jaxnpg.load_sweep(tmp_path / "s"), reference_result)
 

@@ -43,6 +43,20 @@ def sweeps():
     yield {m: _sweep(method=m) for m in ("generic", "dense")}
 
 
+def _no_progress(y, ks, tail, progress=0.01):
+  """STALLED's rule, plainly: the tail's second half is not 1% below its first
+  (both its smallest and its largest finite value)."""
+  start = ks[-1] - tail * (ks[-1] - ks[0])
+  mid = 0.5 * (start + ks[-1])
+  ok = np.isfinite(y)
+  first = y[ok & (ks >= start) & (ks < mid)]
+  second = y[ok & (ks >= mid)]
+  if first.size == 0 or second.size == 0:
+    return False
+  return not (second.min() < (1 - progress) * first.min()
+              and second.max() < (1 - progress) * first.max())
+
+
 def _record_from_run(res, tol, num_iters, tail=0.5):
   """The per-cell record of a RunResult, computed here with NumPy."""
   qre = np.asarray(res.qre_gap)
@@ -56,7 +70,7 @@ def _record_from_run(res, tol, num_iters, tail=0.5):
     status = 2
   elif qre[-1] <= tol:
     status = 0
-  elif not np.isfinite(rate) or tail * num_iters * np.log(rate) > np.log(0.5):
+  elif _no_progress(qre, ks, tail):
     status = 3
   else:
     status = 1

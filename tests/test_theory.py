@@ -16,6 +16,7 @@ from jax import lax
 import jaxnpg
 import reference as ref
 from jaxnpg import theory
+from jaxnpg.theory import predictions
 
 
 @pytest.fixture(autouse=True)
@@ -281,7 +282,7 @@ def test_predicted_boundary_reads_the_grid_and_refines(batch_prediction):
 def test_step_size_rules_and_per_tau_etas(batch_prediction):
   games, taus, etas, pr = batch_prediction
   rule = lambda t: jaxnpg.paper_eta(t, (3, 4, 5))
-  _, one_column = theory._check_grid(taus, rule)
+  _, one_column = predictions._check_grid(taus, rule)
   np.testing.assert_allclose(one_column[:, 0], 1 / (2 * (taus + 24)), rtol=1e-12)
   assert one_column.shape == (4, 1)
   two = lambda t: jnp.stack([rule(t), 40 * rule(t)], axis=-1)

@@ -371,15 +371,13 @@ def test_bad_tolerances_are_refused(kwargs, match, entry):
 
 @pytest.mark.parametrize("tau, eta", [(jnp.nan, 0.1), (0.1, jnp.nan), (-1.0, 1e30),
                                       (0.1, jnp.inf)])
-def test_bad_values_under_vmap_end_in_blew_up_not_converged(tau, eta):
+def test_bad_values_under_vmap_end_in_invalid_input_not_converged(tau, eta):
+  """Traced tau/eta cannot be refused eagerly: the run says INVALID_INPUT."""
   game = _game()
   run = jax.jit(jax.vmap(lambda t, e: jaxnpg.run(game, t, e, 30, record_every=10)))
   res = run(jnp.asarray([tau, 0.5]), jnp.asarray([eta, 0.01]))
-  assert int(res.status[0]) in (Status.BLEW_UP, Status.NOT_CONVERGED,
-                                Status.STALLED)
-  assert int(res.status[0]) != Status.CONVERGED
-  if not np.all(np.isfinite(np.asarray(res.qre_gap[0]))):
-    assert int(res.status[0]) == Status.BLEW_UP
+  assert int(res.status[0]) == Status.INVALID_INPUT
+  assert int(res.status[1]) != Status.INVALID_INPUT
 
 
 def test_status_names_are_public_and_complete():

@@ -440,9 +440,11 @@ def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,
                 high: float = 1.0, dtype=None) -> NormalFormGame:
   """A game with i.i.d. uniform rewards on ``[low, high)`` (the paper's setting).
 
-  The rewards are drawn in float32 and cast to ``dtype``, so the same key gives
-  the same game in float32 and float64 (a float32-vs-float64 comparison compares
-  one game; every family of :func:`jaxnpg.family_game` draws the same way).
+  The rewards are drawn in ``dtype``: the same key gives *different* games in
+  float32 and float64 (this is ``jax.random.uniform``'s rule, and the paper's
+  figures are drawn so). To compare dtypes on one game, draw once and cast
+  (``game.astype(jnp.float64)``), or use :func:`jaxnpg.family_game`, whose
+  families draw in float32 for every dtype.
 
   Args:
     key: a ``jax.random`` key.
@@ -471,6 +473,6 @@ def random_game(key, num_actions: Sequence[int], *, low: float = 0.0,
              f"The reward tensor of {describe_actions(actions)}",
              "use fewer agents or actions (a network game is a PolymatrixGame, "
              "whose size grows with its edges)")
-  rewards = jax.random.uniform(key, shape, dtype=jnp.float32, minval=low,
+  rewards = jax.random.uniform(key, shape, dtype=dtype, minval=low,
                                maxval=high)
-  return NormalFormGame(rewards.astype(dtype))
+  return NormalFormGame(rewards)

@@ -235,9 +235,9 @@ def rescale_rewards(game):
     >>> round(float(m.tau_to_original(0.1)), 6)  # tau'=0.1 on [0, 1]: tau=0.8 here
     0.8
   """
-  if not game.has_reward_range:
+  if not getattr(game, "has_reward_range", False):
     raise TypeError(
-        f"rescale_rewards needs a game that reports its reward range "
+        f"rescale_rewards supports games that report their reward range "
         f"(has_reward_range); {type(game).__name__} does not.")
   amap = _map_from_range(*game.reward_bounds())
   return game.affine(amap.scale, amap.shift), amap

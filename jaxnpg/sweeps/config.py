@@ -446,7 +446,7 @@ class SweepConfig:
           str(self.family), self.seed, 0, self.num_actions, self.family_options,
           self.init, dtype=jnp.float32)[0])
     except (TypeError, ValueError) as e:
-      raise ConfigError("family_options", str(e)) from None
+      raise ConfigError("family_options", f"`family_options`: {e}") from None
 
   @property
   def init_logp(self):

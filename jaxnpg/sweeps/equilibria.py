@@ -85,11 +85,16 @@ def reached_equilibria(result: SweepResult, game=None, *, tol: float = 0.05,
     >>> import jaxnpg
     >>> bos = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
     ...                                           [[2, 0], [0, 3]])
-    >>> res = jaxnpg.sweep(game=jaxnpg.stack_games([bos]), taus=[0.01, 10.0],
+    >>> res = jaxnpg.sweep(game=jaxnpg.stack_games([bos]), taus=[0.01, 4.0],
     ...                    etas=[0.2], num_iters=2000, init="uniform")
     >>> eq = jaxnpg.reached_equilibria(res, jaxnpg.stack_games([bos]))
-    >>> eq.pure_ne[0].tolist(), eq.nearest[0, :, 0].tolist()
-    ([[0, 0], [1, 1]], [0, -1])
+    >>> eq.pure_ne[0].tolist()           # BoS has two pure equilibria ...
+    [[0, 0], [1, 1]]
+    >>> eq.nearest[0, :, 0].tolist(), eq.principal[0, :, 0].tolist()
+    ([-1, -1], [True, True])
+
+    From the uniform start both cells follow the principal branch (the mixed
+    QRE) and reach neither pure equilibrium.
   """
   if result.final_logp is None:
     raise ValueError("This sweep kept no final policies (run it with "

@@ -134,7 +134,8 @@ class SweepResult:
 
     Returns one game with a leading batch axis of ``count`` games (rebuilt from
     the sweep's family, seed and options with :func:`jaxnpg.family_game`, in the
-    sweep's dtype).
+    sweep's dtype; a float64 sweep read with 64-bit JAX off comes back in
+    float32, which holds its rewards exactly: families draw in float32).
 
     Raises:
       ValueError: the sweep was not made from a family (a user's games are not
@@ -150,9 +151,12 @@ class SweepResult:
     if not 0 < count <= total:
       raise ValueError(f"`count` must be in [1, {total}], got {count}.")
     options = a.get("family_options") or None
+    dtype = a.get("dtype")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+      dtype = "float32"
     games, _ = jax.vmap(lambda i: family_game(
         a["family"], int(a["seed"]), i, tuple(a["num_actions"]), options,
-        dtype=a.get("dtype")))(jnp.arange(count))
+        dtype=dtype))(jnp.arange(count))
     return games
 
   @property
