@@ -22,6 +22,7 @@ from jaxnpg.cli.base import CliError, option
 from jaxnpg.core.tolerance import GAP_RTOL
 from jaxnpg.games.families import FAMILIES, families
 from jaxnpg.loop.algorithms import ALGORITHMS
+from jaxnpg.sweeps.config import MAX_AXIS
 
 
 def _numbers(text: str, *, linear: bool = False) -> list[float]:
@@ -35,6 +36,9 @@ def _numbers(text: str, *, linear: bool = False) -> list[float]:
     except ValueError:
       raise ValueError(f"expected a value, a list '0,0.1,1' or a range "
                        f"'lo:hi:count', got {text!r}.") from None
+    if count > MAX_AXIS:   # refused before a list of that size is made
+      raise ValueError(f"the range {text!r} holds {count} values, more than the "
+                       f"{MAX_AXIS} (2**20) an axis may hold; use fewer.")
     if linear:
       if not (math.isfinite(lo) and math.isfinite(hi)) or count < 1:
         raise ValueError(f"a range lo:hi:count needs finite lo, hi and count "
