@@ -4,6 +4,8 @@ bars, the predicted boundary on the heatmap, titles and footers that say what is
 drawn, and distinct names for the theory versions. Built on small synthetic
 results (no sweep runs), so each test takes well under a second."""
 
+import itertools
+
 import matplotlib
 import numpy as np
 import pytest
@@ -113,6 +115,23 @@ def test_palette_has_contrast_against_white():
   for color in _plots.PALETTE:
     assert _plots.contrast_ratio(color) >= 3, color
   assert len(set(_plots.PALETTE)) == len(_plots.PALETTE) >= 7
+  # ... and every two lines tell apart: CIELAB Delta E >= 40 (the old darkened
+  # orange / sky blue pairs with vermillion / blue were 29 and 12).
+  lab = {c: _cielab(c) for c in _plots.PALETTE}
+  for a, b in itertools.combinations(_plots.PALETTE, 2):
+    assert np.linalg.norm(lab[a] - lab[b]) >= 40, (a, b)
+
+
+def _cielab(color):
+  """sRGB (D65) to CIELAB, written out."""
+  from matplotlib.colors import to_rgb
+  rgb = np.array(to_rgb(color))
+  lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+  m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                [0.0193, 0.1192, 0.9505]])
+  xyz = m @ lin / np.array([0.95047, 1.0, 1.08883])
+  f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+  return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
 def test_long_footer_is_wrapped_inside_the_figure(tmp_path, figures):
@@ -190,8 +209,16 @@ def test_ne_gap_panel_bands_legend_and_floor(tmp_path, figures):
   fills = [c for c in ax.collections if hasattr(c, "get_alpha")]
   assert fills and all(c.get_alpha() is None or c.get_alpha() <= 0.15
                        for c in fills)
-  assert "drawn at 1e-17" in _footer_text(fig)
+  # One game of six at exactly 0: below the band, so no floor line pulling the
+  # axis down to 1e-17 (and no floor note).
+  assert "drawn at 1e-17" not in _footer_text(fig)
+  assert ax.get_ylim()[0] > 1e-6
   _assert_inside(fig)
+  # Half the games at 0: the lower quartile reaches the floor, which is drawn.
+  res = _result()
+  res.ne_gap[:3] = 0.0
+  _plots.plot_ne_gap(res, tmp_path / "n2.png", caption="c")
+  assert "drawn at 1e-17" in _footer_text(figures[-1])
 
 
 def test_converged_fraction_has_wilson_bars_and_at_floor(tmp_path, figures):

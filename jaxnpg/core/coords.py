@@ -5,7 +5,7 @@ agent's logits (``logp[i]`` flattened, agents concatenated). A log-policy is
 ``log_softmax`` of its logits over the action axis, so adding a constant to one
 agent's logits (per state, for state-dependent policies) changes nothing; the
 *centred* logits (each agent's mean subtracted) are the canonical representatives
-(SPEC, "Local rate"). ``basis`` is an orthonormal basis of that centred subspace,
+(docs/spec.md, "Local rate"). ``basis`` is an orthonormal basis of that centred subspace,
 in which the Jacobian of the NPG map has no spurious directions.
 """
 

@@ -1,7 +1,7 @@
 """Equilibrium gaps of a static game, given the marginal payoffs.
 
 All functions here are pure, jittable and work on one game; the payoffs
-``rbar[i]`` are what ``game.payoffs(logp)`` returns. Conventions (SPEC):
+``rbar[i]`` are what ``game.payoffs(logp)`` returns. Conventions (docs/spec.md):
 
 * ``QRE-gap_i = tau * KL(pi_i || pi_i^*)`` with ``pi_i^* = softmax(rbar_i / tau)``
   (eq. 4), which equals the difference of regularized rewards

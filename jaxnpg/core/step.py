@@ -58,7 +58,7 @@ def marginal_rewards(game, logp, tau=0.0):
 def scaled_eta(game, eta):
   """The step the update takes: ``eta * game.step_scale``, in the game's dtype.
 
-  The one place the step size is scaled (SPEC): ``1`` for static games,
+  The one place the step size is scaled (docs/spec.md): ``1`` for static games,
   ``1 / (1 - gamma)`` for Markov games (``eta_bar = eta / (1 - gamma)``). Every
   loop, the Jacobians and the tolerances use the scaled step; step-size rules
   that set the scaled step (:func:`jaxnpg.paper_eta` given a game) divide by the
@@ -70,7 +70,7 @@ def scaled_eta(game, eta):
 def unscaled_eta(game, eta_bar):
   """The ``eta`` whose scaled step (:func:`scaled_eta`) is ``eta_bar``.
 
-  For step-size rules stated on the scaled step (the paper's rule, SPEC):
+  For step-size rules stated on the scaled step (the paper's rule, docs/spec.md):
   ``eta_bar * (1 - gamma)`` for a Markov game, ``eta_bar`` for a static one.
   """
   return jnp.asarray(eta_bar) / game.step_scale
@@ -169,7 +169,7 @@ def npg_step(game, logp, tau, eta):
     - \\operatorname{logsumexp}(\\cdot)
 
   with ``s = game.step_scale`` (1 for static games, ``1/(1-gamma)`` for Markov
-  games, see SPEC). Pure; works under ``jit``, ``vmap`` (over games, policies,
+  games, see docs/spec.md). Pure; works under ``jit``, ``vmap`` (over games, policies,
   ``tau``, ``eta``) and ``grad``.
 
   Args:
@@ -211,7 +211,7 @@ def qre_gap_per_agent(game, logp, tau):
   """Per-agent QRE-gap ``tau * KL(pi_i || pi_i^*)`` (eq. 4), shape ``(n,)``.
 
   For a Markov game, the value gap to each agent's soft-optimal policy in the MDP
-  that the others induce (SPEC); for its ``logit`` convention, which has no value
+  that the others induce (docs/spec.md); for its ``logit`` convention, which has no value
   gap, the KL residual (see ``jaxnpg.MarkovGame``).
   """
   _check(game, logp, tau)

@@ -16,13 +16,13 @@ def paper_eta(tau, game: Game | Sequence[int], discount=0.0):
   """The default step size for the paper's figures: ``(1 - gamma) / (2 (tau + 2 sum_i A_i))``.
 
   The paper prints ``1 / (2 (tau - 2) sum_i A_i)``, negative for ``tau < 2``, so it
-  cannot be what was run at small ``tau`` (SPEC). This rule satisfies Theorem 3.3's
+  cannot be what was run at small ``tau`` (docs/spec.md). This rule satisfies Theorem 3.3's
   step-size condition ``eta < 1 / (tau - 2 S)`` for every ``tau`` and keeps
   ``eta * tau < 1/2``. Works on arrays of ``tau`` (and under jit/vmap).
 
   The rule sets the *scaled* step ``eta_bar = eta * game.step_scale`` to
   ``1 / (2 (tau + 2 S))``. For a Markov game the update uses
-  ``eta_bar = eta / (1 - gamma)`` (SPEC), so the step returned carries the factor
+  ``eta_bar = eta / (1 - gamma)`` (docs/spec.md), so the step returned carries the factor
   ``1 - gamma`` and ``eta_bar * tau < 1/2`` for every ``tau`` (without it, the
   paper's sizes blow up from ``tau`` of about 7 at ``gamma = 0.9``).
 

@@ -3,7 +3,7 @@
 Along a trajectory ``x_{t+1} = F(x_t)`` of log-policies, a tangent vector is pushed
 forward by ``jax.jvp`` of the NPG step and renormalised every step:
 ``v_{t+1} = J_t v_t / ||J_t v_t||``, ``J_t = DF(x_t)``. The exponent is the mean of
-``log ||J_t v_t||`` after a burn-in (SPEC, "Learning dynamics beyond convergence").
+``log ||J_t v_t||`` after a burn-in (docs/spec.md, "Learning dynamics beyond convergence").
 
 Normalised log-policies move in ``{v : sum_k pi_k v_k = 0}`` (per agent, and per
 state for Markov games), and the ``jvp`` of the normalised map stays there. The

@@ -1,6 +1,6 @@
 """Markov (stochastic) games: exact policy evaluation, marginal Q-values, Markov gaps.
 
-Conventions (SPEC, "Markov games"):
+Conventions (docs/spec.md, "Markov games"):
 
 * rewards ``r_i(s, a)`` stored as ``rewards[i, s, a_1, ..., a_n]``; transitions
   ``P(s' | s, a)`` as ``transitions[s, a_1, ..., a_n, s']``; discount ``gamma`` in
@@ -25,7 +25,7 @@ Conventions (SPEC, "Markov games"):
   is the QRE at ``tau``, ``pi_i(.|s) ∝ exp(Qbar_i(s, .) / tau)``. The paper's literal
   display (``Abar`` scaled by ``eta/(1-gamma)`` against ``(1 - eta tau)``) has the
   fixed point ``softmax(Qbar / ((1-gamma) tau))``, a colder QRE; we use the form
-  above (SPEC). The step-size condition becomes ``0 < eta_bar tau <= 1``, i.e.
+  above (docs/spec.md). The step-size condition becomes ``0 < eta_bar tau <= 1``, i.e.
   ``eta <= (1 - gamma) / tau`` (not checked, as for static games);
   ``eta_bar tau = 0.25`` (the Fig. 2c rule) converges on the paper's sizes for
   ``tau >= 0.1``.
@@ -152,7 +152,7 @@ class MarkovGame(_protocol.Game):
   Policies are tuples of ``(S, A_i)`` log-probability arrays. ``payoffs(logp,
   tau)`` gives the marginal Q-values ``Qbar_i(s, .)`` of the game's convention after
   exact evaluation; ``step_scale = 1 / (1 - gamma)`` so that ``npg_step``, ``run``
-  and ``solve`` take the SPEC's update with ``eta_bar = eta / (1 - gamma)``.
+  and ``solve`` take the update of docs/spec.md with ``eta_bar = eta / (1 - gamma)``.
 
   Gaps (``jaxnpg.qre_gap``, ``ne_gap``, the ``run``/``solve`` records):
 

@@ -52,7 +52,7 @@ def figure_1(out_dir, *, quick: bool = False, seed: int = 0):
   """Fig. 1: QRE-gap of the random (3, 4, 5) game for several tau (log scale).
 
   Same game and random initial policy for every tau; ``eta = paper_eta(tau)``
-  (SPEC). Returns ``(iterations, {tau: qre_gap})``.
+  (docs/spec.md). Returns ``(iterations, {tau: qre_gap})``.
   """
   iters = 4000 if quick else 20000
   taus = FIGURE_1_TAUS
@@ -82,10 +82,10 @@ def figure_2c(out_dir, *, quick: bool = False, seed: int = 0, x64: bool = True):
 
   The paper's sizes: 3 agents, 5 actions each, 5 states; rewards uniform on
   ``[0, 1]``, transitions Dirichlet(1), uniform start, exact evaluation.
-  ``gamma = 0.9`` (the paper does not give it). The ``soft`` convention (SPEC) and
+  ``gamma = 0.9`` (the paper does not give it). The ``soft`` convention (docs/spec.md) and
   its update ``log pi' = (1 - eta_bar tau) log pi + eta_bar Qbar - lse`` with
   ``eta_bar = eta / (1 - gamma)``, whose fixed point is the QRE at ``tau``; step
-  ``eta_bar * tau = 0.25``, i.e. ``eta = 0.25 (1 - gamma) / tau`` (SPEC). Same
+  ``eta_bar * tau = 0.25``, i.e. ``eta = 0.25 (1 - gamma) / tau`` (docs/spec.md). Same
   game and random initial policy for every tau. The gap is the Markov QRE-gap at
   the initial distribution. Runs in float64 by default (``x64=True``): in float32
   the gap's rounding floor is about ``eps |Q| / (1 - gamma) ~ 1e-6``, reached in
@@ -128,7 +128,7 @@ def figure_2ab(out_dir, *, quick: bool = False, seed: int = 0):
   5 agents on a ring, 10 actions each; each edge ``(i, j)`` a matrix ``B_ij`` with
   entries uniform on ``[-1, 1]`` and ``B_ji = -B_ij^T`` (the paper gives neither
   the distribution nor its tau list; we use Fig. 1's taus). Same game and random
-  initial policy for every tau; ``eta = paper_eta(tau)`` (SPEC). Writes
+  initial policy for every tau; ``eta = paper_eta(tau)`` (docs/spec.md). Writes
   ``figure_2a.png``/``.json`` and ``figure_2b.png``/``.json``.
 
   Returns:

@@ -8,7 +8,7 @@ Three questions about the NPG iteration of eq. (2), answered without running it
   ``[0, 1]``; here for the game's real reward range.)
 * :func:`local_rate` (:mod:`jaxnpg.theory.jacobian`): the spectral radius
   ``rho(J)`` of the Jacobian of the NPG map at a QRE, the exact asymptotic rate
-  near it (SPEC, "Local rate").
+  near it (docs/spec.md, "Local rate").
 * :func:`predicted_rates` / :func:`predicted_boundary`
   (:mod:`jaxnpg.theory.predictions`): the same for a batch of games over grids of
   ``tau`` and ``eta``, at the QRE on Gambit's principal branch (:func:`jaxnpg.qre`,

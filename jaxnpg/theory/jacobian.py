@@ -1,6 +1,6 @@
 """The NPG map linearised: Jacobians on centred log-policies and the exact local rate.
 
-Coordinates (SPEC): the NPG map ``F`` acts on centred log-policies (each agent's
+Coordinates (docs/spec.md): the NPG map ``F`` acts on centred log-policies (each agent's
 mean subtracted), a space of dimension ``d = sum_i (A_i - 1)`` for a static game.
 Jacobians here are ``d x d`` matrices in the orthonormal basis ``Q`` of that space
 (:func:`centred_basis`), computed with ``jax.jacfwd``; there
@@ -9,7 +9,7 @@ payoffs and ``s = game.step_scale``. ``M`` does not depend on ``eta``, so one
 eigen-decomposition per ``(game, tau)`` gives the rate for every step size:
 ``rho(J) = max_k |1 - eta s (tau - mu_k)|`` over the eigenvalues ``mu_k`` of ``M``.
 :func:`local_rate` reads ``rho(J)`` at a QRE: the exact asymptotic rate near it
-(SPEC, "Local rate"); ``rho(J) < 1`` means the QRE attracts the iteration at that
+(docs/spec.md, "Local rate"); ``rho(J) < 1`` means the QRE attracts the iteration at that
 rate, ``rho(J) > 1`` that it repels.
 """
 
@@ -170,7 +170,7 @@ def local_rate(game, tau, eta, qre, *, eig_on_host: bool | None = None
 
   At a fixed point ``x*`` of the NPG map, ``rho(J)`` with ``J = dF/dx(x*)`` is the
   asymptotic linear rate of ``||x^k - x*||`` for starts close enough to ``x*``;
-  ``rho(J) > 1`` means the QRE repels the iteration (SPEC, "Local rate"). It is
+  ``rho(J) > 1`` means the QRE repels the iteration (docs/spec.md, "Local rate"). It is
   local: the run may still go to another QRE or cycle.
 
   Args:

@@ -4,7 +4,7 @@ The logit equilibrium at precision ``lambda`` solves, on every agent's logits ``
 
     H(y, lambda) = y - lambda * C(rbar(softmax(y))) = 0,
 
-with ``C`` the centring (each agent's mean subtracted; SPEC "Local rate"). At
+with ``C`` the centring (each agent's mean subtracted; docs/spec.md, "Local rate"). At
 ``lambda = 0`` the only solution is ``y = 0`` (uniform play), and the *principal
 branch* is the curve of solutions through that point. Gambit's
 ``logit_solve_lambda`` follows it in arclength and returns, for each requested

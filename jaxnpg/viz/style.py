@@ -17,11 +17,12 @@ def pyplot():
   return plt
 
 
-# Okabe & Ito's colour-blind-safe palette, with its orange and sky blue darkened
-# so that every line has a WCAG contrast ratio >= 3 against the white background
-# (their yellow is left out: it is invisible on white).
-PALETTE = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#A66F00",
-           "#3A8FC9")
+# Okabe & Ito's colour-blind-safe hues that keep a WCAG contrast ratio >= 3
+# against the white background (their yellow, orange and sky blue do not, and
+# darkened they came too close to vermillion and blue), then purple and grey:
+# every two colours at least 40 apart in CIELAB (Delta E 1976).
+PALETTE = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7", "#6A3D9A",
+           "#7A7A7A")
 LINESTYLES = ("-", "--", "-.", ":")
 
 

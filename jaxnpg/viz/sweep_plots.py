@@ -191,7 +191,8 @@ def plot_converged_fraction(result, path, *, caption=None, predicted=None):
     if rates is not None:
       attract = np.asarray(rates.attracting)[:, :, e].mean(axis=0)
       ax.plot(result.tau, attract, ls=":", lw=1.8, color=color,
-              label=f"{labels[e]}: predicted, QRE attracts (local rate < 1)")
+              label=f"{labels[e]}: predicted, QRE attracts (local rate < 1)"
+              "\n(asymptotic: ignores the iteration budget)")
   tau_axis(ax, result.tau)
   ax.set_ylim(-0.03, 1.03)
   ax.set_ylabel("fraction of games with QRE-gap <= tol")
@@ -205,7 +206,10 @@ def plot_converged_fraction(result, path, *, caption=None, predicted=None):
   note = (f"error bars: Wilson 95% interval over {n} "
           + ("games x seeds" if result.seed is not None else "games"))
   if rates is not None:
-    note += f"; predictions on {np.asarray(rates.attracting).shape[0]} games"
+    note += (f"; predictions on {np.asarray(rates.attracting).shape[0]} games: "
+             "the fraction whose QRE attracts NPG at all (local rate < 1), "
+             "whatever the iterations it would need; where the rate is close "
+             "to 1 the budget ends first and fewer cells converge")
   return finish(fig, path, caption, (note,))
 
 
@@ -226,7 +230,8 @@ def plot_converged_heatmap(result, path, *, caption=None, predicted=None):
   mesh = ax.pcolormesh(np.arange(n_tau + 1), np.arange(n_eta + 1), frac.T,
                        vmin=0, vmax=1, cmap="viridis", shading="flat")
   fig.colorbar(mesh, ax=ax, label="converged fraction")
-  if n_tau * n_eta <= 60:                         # the numbers, when they fit
+  # The numbers, when they fit: "0.00" needs about 1/16 of the axis width.
+  if n_tau <= 16 and n_tau * n_eta <= 80:
     for t in range(n_tau):
       for e in range(n_eta):
         ax.text(t + 0.5, e + 0.5, f"{frac[t, e]:.2f}", ha="center", va="center",
@@ -270,6 +275,12 @@ def plot_converged_heatmap(result, path, *, caption=None, predicted=None):
       # Quantiles of the bar positions (never attracting: the right edge).
       xs = np.where(np.isnan(col), float(n_tau), pos(np.where(np.isnan(col), taus[-1], col)))
       x = np.percentile(xs, (25, 50, 75))
+      if x[1] <= 0:         # at or below the smallest tau: say so, no edge bar
+        ax.text(0.12, e + 0.5, f"attracts from\ntau <= {taus[0]:.3g}",
+                ha="left", va="center", fontsize=6.5, color="white",
+                path_effects=[patheffects.withStroke(linewidth=2,
+                                                     foreground="black")])
+        continue
       ax.plot([x[0], x[2]], [e + 0.22, e + 0.22], color="white", lw=1.4,
               path_effects=outline, zorder=3)
       ax.plot([x[1], x[1]], [e + 0.06, e + 0.94], color="white", lw=2.6,
@@ -390,9 +401,11 @@ def plot_ne_gap(result, path, *, caption=None):
   clipped = False
   for e in range(result.shape[2]):
     color = line_color(e)
-    vals, low = clip_to_floor(result.ne_gap[:, :, e].astype(float), floor)
-    clipped |= low
+    vals, _ = clip_to_floor(result.ne_gap[:, :, e].astype(float), floor)
     lo, med, hi = quartiles(vals)
+    # The floor is drawn (and pulls the axis down) only where a drawn quartile
+    # reaches it, not for a few games below the band.
+    clipped |= bool(np.any(lo <= floor))
     ax.plot(result.tau, med, color=color, lw=1.6, marker="o", ms=3,
             label=f"{labels[e]} (median)")
     band(ax, result.tau, lo, hi, color)
