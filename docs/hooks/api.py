@@ -132,3 +132,16 @@ def on_files(files, config, **kwargs):
   for path, content in pages().items():
     files.append(File.generated(config, path, content=content))
   return files
+
+
+def status_table() -> str:
+  """The ``jaxnpg.Status`` codes as a Markdown table (``<!-- jaxnpg:status-table -->``)."""
+  from jaxnpg import Status
+
+  rows = ["| code | name | label | meaning |", "| --- | --- | --- | --- |"]
+  rows += [f"| {int(s)} | `{s.name}` | {s.label} | {s.description} |" for s in Status]
+  return "\n".join(rows)
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+  return markdown.replace("<!-- jaxnpg:status-table -->", status_table())
