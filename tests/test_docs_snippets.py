@@ -3,9 +3,10 @@
 Every ``jaxnpg`` command in a ```bash block of ``docs/**/*.md`` is parsed by the
 real command line (``jaxnpg.cli.parse``), as the README's are
 (``tests/test_readme.py``). Every ```python block is executed (marked ``slow``:
-together they run sweeps for about a minute), in a fresh namespace and a temporary
-working directory, except blocks whose first line is ``# Not executed`` (code for
-an API that is announced, not yet public).
+together they run sweeps for a few minutes), page by page: the blocks of one page
+in order, in one temporary working directory (a later block may read what an
+earlier one wrote), each in a fresh namespace; blocks whose first line is
+``# Not executed`` (code for an API that is announced, not yet public) are skipped.
 """
 
 import contextlib
@@ -34,6 +35,9 @@ def _blocks(lang):
 
 
 PYTHON = [(w, b) for w, b in _blocks("python") if not b.startswith("# Not executed")]
+BY_PAGE = {}
+for _where, _block in PYTHON:
+  BY_PAGE.setdefault(_where.rsplit(":", 1)[0], []).append((_where, _block))
 COMMANDS = [(f"{where}: {' '.join(words)}", words[1:])
             for where, block in _blocks("bash")
             for words in _shell_commands(block)
@@ -56,9 +60,10 @@ def test_docs_command_parses(where, argv):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where,block", PYTHON, ids=[w for w, _ in PYTHON])
-def test_docs_python_runs(where, block, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", sorted(BY_PAGE))
+def test_docs_python_runs(page, tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
-  namespace = {"__name__": "__docs__"}
-  with contextlib.redirect_stdout(io.StringIO()):
-    exec(compile(block, where, "exec"), namespace)
+  for where, block in BY_PAGE[page]:
+    namespace = {"__name__": "__docs__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+      exec(compile(block, where, "exec"), namespace)
