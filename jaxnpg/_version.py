@@ -1,4 +1,10 @@
-"""The installed package's version (``jaxnpg.__version__``)."""
+"""The installed package's version (``jaxnpg.__version__``).
+
+Example:
+  >>> import jaxnpg
+  >>> isinstance(jaxnpg.__version__, str)
+  True
+"""
 
 from importlib import metadata as _metadata
 

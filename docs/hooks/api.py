@@ -49,8 +49,12 @@ def defining_modules() -> dict[str, str]:
 
 
 def group_of(name: str, modules: dict[str, str]) -> str:
-  """The subpackage whose page lists ``jaxnpg.<name>``."""
+  """The subpackage whose page lists ``jaxnpg.<name>``: where a class or
+  function is defined, else where the value is imported from."""
+  obj = getattr(importlib.import_module("jaxnpg"), name, None)
   module = modules.get(name, "jaxnpg")
+  if isinstance(obj, type) or callable(obj) and hasattr(obj, "__module__"):
+    module = getattr(obj, "__module__", None) or module
   if name == "theory":
     return "theory"
   parts = module.split(".")

@@ -89,6 +89,16 @@ class Game(abc.ABC):
   Optional abilities and facts about the type are the class attributes below,
   read by callers instead of probing; a subclass overrides them, with a property
   where the answer depends on the instance.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game = jaxnpg.random_game(jax.random.key(0), (2, 3))
+    >>> isinstance(game, jaxnpg.Game), game.policy_shapes, game.step_scale
+    (True, ((2,), (3,)), 1.0)
+    >>> [r.shape for r in game.payoffs(jaxnpg.uniform_policy(game))]
+    [(2,), (3,)]
+    >>> game.is_static, game.has_dense_form, game.payoffs_depend_on_tau
+    (True, True, False)
   """
 
   num_agents: int

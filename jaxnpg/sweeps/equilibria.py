@@ -34,6 +34,14 @@ class ReachedEquilibria(NamedTuple):
       difference) of the principal-branch QRE at the cell's ``tau``; False at
       ``tau = 0`` and where the QRE solve did not converge.
     tol: the tolerance used.
+
+  Example:
+    >>> import jaxnpg
+    >>> res = jaxnpg.sweep("random", num_actions=(2, 2), num_games=4,
+    ...                    taus=[0.1, 1.0], etas=[0.1], num_iters=100, quiet=True)
+    >>> eq = jaxnpg.reached_equilibria(res)
+    >>> len(eq.pure_ne), eq.nearest.shape, eq.principal.dtype.name
+    (4, (4, 2, 1), 'bool')
   """
   pure_ne: list
   nearest: np.ndarray
