@@ -72,6 +72,7 @@ class Attractor(enum.IntEnum):
 
 
 ATTRACTOR_NAMES = ("fixed point", "periodic", "chaotic", "undetermined")
+"""The label of every :class:`Attractor` code, indexed by the code."""
 CHAOS_THRESHOLD = 0.01   # per step; see the module docstring
 
 

@@ -356,6 +356,7 @@ def sample_actions(key, logp, num):
 ALGORITHMS: dict[str, Callable[[], Algorithm]] = {
     "npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
               "sampled_npg": SampledNPG}
+"""The built-in algorithms by the name ``algorithm=`` accepts (example: the module's)."""
 
 
 def get_algorithm(algorithm) -> Algorithm:

@@ -91,3 +91,4 @@ _TEXTS = {
 }
 
 STATUS_NAMES = tuple(s.label for s in Status)
+"""The human-readable label of every :class:`Status` code, indexed by the code."""

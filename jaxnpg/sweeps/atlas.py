@@ -64,6 +64,7 @@ class Regime(enum.IntEnum):
 
 REGIMES = ("unique fixed point", "multiple fixed points", "periodic", "chaotic",
            "undetermined")
+"""The label of every :class:`Regime` code, indexed by the code."""
 
 
 def regimes(result: SweepResult) -> np.ndarray:
