@@ -91,6 +91,9 @@ def pages() -> dict[str, str]:
     ident = f"jaxnpg.theory.{name}"
     if f"jaxnpg.{name}" not in members["theory"]:
       members["theory"].append(ident)
+  # Each page opens with its overview: the package's docstring, the theory
+  # module's docstring.
+  members["theory"].sort(key=lambda ident: ident != "jaxnpg.theory")
   out = {}
   index = ["# API reference", "",
            "Every public name of `jaxnpg` (its `__all__`), one page per subpackage. "
@@ -102,6 +105,9 @@ def pages() -> dict[str, str]:
       continue
     title, blurb = GROUPS[group]
     body = [f"# {title}", "", blurb, ""]
+    if group == "package":
+      body += ["::: jaxnpg", "    options:", "      members: false",
+               "      show_root_heading: false", ""]
     for ident in idents:
       if ident == "jaxnpg.theory":
         # The module's docstring only; its members follow, one block each.
