@@ -79,7 +79,7 @@ def test_api_pages_list_every_name():
   blocks = set(re.findall(r"^::: (\S+)$", text, re.M))
   missing = [n for n in NAMES if f"jaxnpg.{n}" not in blocks]
   assert not missing, f"not on the API pages: {missing}"
-  listed = [b for b in re.findall(r"^::: (\S+)$", text, re.M)]
+  listed = re.findall(r"^::: (\S+)$", text, re.M)
   assert len(listed) == len(set(listed)), "a name is on two API pages"
   assert "api/index.md" in pages
   for name in getattr(jaxnpg.theory, "__all__", ()):

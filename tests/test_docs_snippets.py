@@ -16,9 +16,9 @@ import re
 
 import click
 import pytest
+from test_readme import _shell_commands
 
 from jaxnpg import cli
-from test_readme import _shell_commands
 
 DOCS = pathlib.Path(__file__).parent.parent / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "notebooks" not in p.parts)
