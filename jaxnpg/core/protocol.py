@@ -104,19 +104,19 @@ class Game(abc.ABC):
   num_agents: int
   num_actions: tuple[int, ...]
 
-  #: A one-shot game: policies ``(A_i,)``, gaps of eq. (4).
   is_static: bool = True
-  #: :meth:`rewards_at` gives the rewards of sampled joint actions.
+  """A one-shot game: policies ``(A_i,)``, gaps of eq. (4)."""
   can_sample: bool = False
-  #: :meth:`to_dense` gives the same game as a dense ``NormalFormGame``.
+  """:meth:`rewards_at` gives the rewards of sampled joint actions."""
   has_dense_form: bool = False
-  #: :meth:`reward_range` answers (for concrete games), and so do
-  #: :meth:`reward_bounds` and :meth:`affine` (traceable).
+  """:meth:`to_dense` gives the same game as a dense ``NormalFormGame``."""
   has_reward_range: bool = False
-  #: :meth:`payoffs` depends on ``tau`` (else ``tau`` is unused).
+  """:meth:`reward_range` answers (for concrete games), and so do
+  :meth:`reward_bounds` and :meth:`affine` (traceable)."""
   payoffs_depend_on_tau: bool = False
-  #: What ``jaxnpg.qre_gap`` measures for this game (plot and table labels).
+  """:meth:`payoffs` depends on ``tau`` (else ``tau`` is unused)."""
   qre_gap_label: str = "QRE-gap"
+  """What ``jaxnpg.qre_gap`` measures for this game (plot and table labels)."""
 
   @property
   @abc.abstractmethod
