@@ -22,6 +22,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 # threaded paths set the core count themselves (monkeypatching ``cores``).
 os.environ.setdefault("JAXNPG_THREADS", "1")
 
+# Deadlines that guard against a hung subprocess are generous and scale: every
+# one is ``scaled(seconds)``, the time it takes on a quiet development machine
+# times JAXNPG_TEST_DEADLINE_SCALE (default 5: a machine five times slower, or
+# as busy, still passes). A deadline never decides a result: a test waits for
+# its processes' output or exit, and the deadline only stops a hang.
+DEADLINE_SCALE = float(os.environ.get("JAXNPG_TEST_DEADLINE_SCALE", "5"))
+if not DEADLINE_SCALE > 0:
+  raise ValueError("JAXNPG_TEST_DEADLINE_SCALE must be a positive number, got "
+                   f"{os.environ['JAXNPG_TEST_DEADLINE_SCALE']!r}.")
+
+
+def scaled(seconds: float) -> float:
+  """A hang guard of ``seconds`` (quiet machine), scaled for a busy one."""
+  return seconds * DEADLINE_SCALE
+
+
 # Comparison tolerances against the float64 NumPy reference, per dtype:
 # (rtol, atol) for values of order one.
 TOLERANCES = {
@@ -116,3 +132,20 @@ def _restore_x64():
   yield
   if jax.config.jax_enable_x64 != before:
     jax.config.update("jax_enable_x64", before)
+
+
+# Strict dtype promotion (no implicit int -> float or float32 -> float64 mixing
+# inside jaxnpg) where it does not fight JAX's own rules: the core's tests,
+# which drive the step, gaps and loop directly. (Elsewhere the tests hand plain
+# Python and NumPy values to the public API on purpose.)
+STRICT_PROMOTION_FILES = ("test_core_", "test_state", "test_verdicts_traced")
+
+
+@pytest.fixture(autouse=True)
+def _strict_dtype_promotion(request):
+  name = os.path.basename(str(request.node.fspath))
+  if name.startswith(STRICT_PROMOTION_FILES):
+    with jax.numpy_dtype_promotion("strict"):
+      yield
+  else:
+    yield

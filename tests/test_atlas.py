@@ -107,7 +107,7 @@ def test_store_accepts_atlas_arrays_only_when_recorded(tmp_path):
   assert jaxnpg.load_sweep(out).exponent is None
 
 
-def test_atlas_equals_sweeps_and_resumes(tmp_path):
+def test_atlas_equals_sweeps_and_resumes(tmp_path, capsys):
   kw = dict(num_actions=(3, 3), values=[-1.0, 0.0, 1.0], taus=[0.05, 1.0],
             num_games=4, num_inits=2, num_iters=150, quiet=True)
   res = jaxnpg.atlas(out=tmp_path / "a", **kw)
@@ -124,10 +124,28 @@ def test_atlas_equals_sweeps_and_resumes(tmp_path):
   loaded = jaxnpg.load_atlas(tmp_path / "a")
   np.testing.assert_array_equal(loaded.regimes(), res.regimes())
   assert _atlas.is_atlas(tmp_path / "a")
-  again = jaxnpg.atlas(out=tmp_path / "a", **kw)        # resumes: all stored
+  again = jaxnpg.atlas(out=tmp_path / "a", **{**kw, "quiet": False})  # resumes
   assert all(s.attrs["chunks_computed"] == 0 for s in again.sweeps)
+  # Overall progress, one line per value, with the time left after the first.
+  err = capsys.readouterr().err
+  assert "value 1 of 3" in err and "resume" in err
+  assert "value 3 of 3; 2 done in" in err and "left" in err
   with pytest.raises(ValueError, match="different atlas"):
     jaxnpg.atlas(out=tmp_path / "a", **{**kw, "values": [0.0, 1.0]})
+  # An unfinished atlas: the last value not started, the middle one started
+  # with no chunk yet. Refused whole; read partially, the first value only.
+  import shutil
+  shutil.rmtree(tmp_path / "a" / _atlas._folder("correlation", 2))
+  for chunk in (tmp_path / "a" / _atlas._folder("correlation", 1)).glob(
+      "chunks/*"):
+    chunk.unlink()
+  with pytest.raises(ValueError):
+    jaxnpg.load_atlas(tmp_path / "a")
+  part = jaxnpg.load_atlas(tmp_path / "a", allow_partial=True)
+  assert part.values.tolist() == [-1.0] and part.attrs["partial"]
+  np.testing.assert_array_equal(part.regimes(), res.regimes()[:1])
+  assert main(["plot", str(tmp_path / "a"), "--partial"]) == 0
+  assert (tmp_path / "a" / "plots" / "regimes.png").stat().st_size > 10_000
   with pytest.raises(ValueError):
     jaxnpg.atlas(**{**kw, "values": [-2.0]})           # below -1/(n-1)
 

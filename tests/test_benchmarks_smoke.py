@@ -14,6 +14,7 @@ import sys
 
 import jax
 import pytest
+from conftest import scaled
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu.py"
@@ -52,7 +53,7 @@ def _check(stdout, data, games, taus, iters):
 def test_gpu_benchmark_runs_on_cpu_at_a_tiny_size(tmp_path):
   stdout, data = _run(["--games", "4", "--taus", "2", "--iters", "10",
                        "--fma-elements", "1024", "--check-cells", "8"],
-                      tmp_path, platform="cpu", timeout=120)
+                      tmp_path, platform="cpu", timeout=scaled(120))
   assert "no GPU: reduced size" in stdout
   _check(stdout, data, 4, 2, 10)
   assert data["machine"]["backend"] == "cpu"
@@ -70,7 +71,7 @@ def test_gpu_benchmark_on_a_gpu(tmp_path):
   if not _has_gpu():
     pytest.skip(f"JAX sees no GPU (backend {jax.default_backend()!r})")
   stdout, data = _run(["--games", "1024", "--taus", "16", "--iters", "200"],
-                      tmp_path, platform=None, timeout=300)
+                      tmp_path, platform=None, timeout=scaled(300))
   _check(stdout, data, 1024, 16, 200)
   assert data["machine"]["backend"] == "gpu"
   # The FMA chain and the matmul both measure something near the device's peak.

@@ -13,6 +13,7 @@ import pytest
 from jaxnpg import cli
 from jaxnpg.cli import run as run_command
 from jaxnpg.cli import sweep as sweep_command
+from conftest import scaled
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -422,7 +423,7 @@ def test_console_errors_end_to_end(tmp_path):
        "jaxnpg sweep: error: Invalid value for '--iters': 'x' is not a valid"),
   ]:
     proc = subprocess.run([sys.executable, "-m", "jaxnpg", *argv], env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=scaled(120))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
@@ -441,7 +442,7 @@ def test_backend_that_cannot_start_is_one_line(tmp_path, command, platforms):
   env = dict(os.environ, JAX_PLATFORMS=platforms)
   proc = subprocess.run([sys.executable, "-m", "jaxnpg", command, "--iters", "3",
                          "--quiet", "--out", str(out)], env=env,
-                        capture_output=True, text=True, timeout=120)
+                        capture_output=True, text=True, timeout=scaled(120))
   lines = proc.stderr.strip().splitlines()
   assert proc.returncode == 2, proc.stderr
   assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

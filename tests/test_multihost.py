@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 import jaxnpg
+from conftest import scaled
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ SWEEP = ["sweep", "--family", "random", "--actions", "2,3", "--games", "24",
          "--taus", "0.1,1", "--iters", "400", "--chunk-games", "4",
          "--trajectory", "8", "--quiet"]
 NUM_CHUNKS = 6
-DEADLINE_S = 40      # any one group of processes (start, compile, run, exit)
+DEADLINE_S = scaled(40)  # any one group of processes (start, compile, run, exit)
 
 
 def _free_port() -> int:
@@ -113,7 +114,7 @@ class _Procs:
         p.kill()
     for p in procs:
       try:
-        p.wait(timeout=10)
+        p.wait(timeout=scaled(10))
       except subprocess.TimeoutExpired:
         pass
 
@@ -198,7 +199,7 @@ def test_killed_process_then_rerun_resumes(procs, reference, tmp_path,
       pytest.fail(f"no chunk written before the deadline; logs:\n{procs.logs()}")
     time.sleep(0.002)
   p1.kill()                                # SIGKILL, mid-sweep
-  p1.wait(timeout=10)
+  p1.wait(timeout=scaled(10))
   # Process 0 cannot finish a chunk without its peer: its all-gather fails
   # ("Gloo AllGather failed: ... Connection reset by peer") and then it hangs at
   # exit in jax.distributed's shutdown. Give it a moment, then kill it too.
@@ -206,7 +207,7 @@ def test_killed_process_then_rerun_resumes(procs, reference, tmp_path,
     p0.wait(timeout=3)
   except subprocess.TimeoutExpired:
     p0.kill()
-    p0.wait(timeout=10)
+    p0.wait(timeout=scaled(10))
   assert p0.returncode != 0, procs.logs()
   done = _chunks_on_disk(out)
   assert 1 <= done < NUM_CHUNKS, (done, procs.logs())

@@ -4,6 +4,7 @@ import os
 import pathlib
 
 import pytest
+from conftest import scaled
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -17,7 +18,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
   monkeypatch.setenv("JAXNPG_QUICK", "1")
   monkeypatch.setenv("JAXNPG_OUT", str(tmp_path))
   nb = nbformat.read(path, as_version=4)
-  client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+  client = nbclient.NotebookClient(nb, timeout=scaled(600), kernel_name="python3",
                                    resources={"metadata": {"path": str(tmp_path)}})
   client.execute()
   errors = [o for c in nb.cells if c.cell_type == "code"

@@ -15,6 +15,7 @@ import pytest
 
 import jaxnpg
 from jaxnpg.sweeps import store as _store
+from conftest import scaled
 
 FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
           "status", "qre_gap_trajectory", "ne_gap_trajectory")
@@ -145,7 +146,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path,
     proc = subprocess.Popen([sys.executable, "-c", script], env=env,
                             stdout=subprocess.DEVNULL, stderr=err)
     first = out / "chunks" / "chunk-00000.npz"
-    deadline = time.time() + 300
+    deadline = time.time() + scaled(300)
     # The store writes a chunk's file, then lists it in the manifest: wait for
     # the listing, or the kill can land between the two (a legitimate state
     # whose chunk the resume verifies and recomputes, but not "midway" here).

@@ -30,6 +30,7 @@ import jaxnpg
 from jaxnpg.sweeps import store as _store
 from jaxnpg.sweeps import run as _sweep
 from jaxnpg import cli
+from conftest import scaled
 
 FIELDS = ("qre_gap", "ne_gap", "iterations_to_tol", "linear_rate", "monotone",
           "status", "qre_gap_trajectory", "ne_gap_trajectory")
@@ -674,7 +675,7 @@ _RACER = textwrap.dedent("""
     kw = {kw!r}
 
     def hold(info):   # keep the folder until the test has seen the other exit
-      deadline = time.time() + 20
+      deadline = time.time() + {hold_s!r}
       while not os.path.exists(done) and time.time() < deadline:
         time.sleep(0.01)
 
@@ -692,7 +693,7 @@ def test_two_different_sweeps_started_together_never_both_proceed(tmp_path):
   """Seeds 0 and 1 into one folder, two processes released together: one runs,
   the other exits naming it; the folder holds the winner's sweep only."""
   out, go, done = tmp_path / "s", tmp_path / "go", tmp_path / "done"
-  script = _RACER.format(kw=KW)
+  script = _RACER.format(kw=KW, hold_s=scaled(20))
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
   procs = [subprocess.Popen([sys.executable, "-c", script, str(out), str(s),
@@ -701,11 +702,11 @@ def test_two_different_sweeps_started_together_never_both_proceed(tmp_path):
                             text=True)
            for s in (0, 1)]
   go.write_text("")
-  deadline = time.time() + 120
+  deadline = time.time() + scaled(120)
   while all(p.poll() is None for p in procs) and time.time() < deadline:
     time.sleep(0.01)
   done.write_text("")       # let the one still running finish
-  errs = [p.communicate(timeout=120)[1] for p in procs]
+  errs = [p.communicate(timeout=scaled(120))[1] for p in procs]
   codes = [p.returncode for p in procs]
   assert sorted(codes) == [0, 2], errs
   winner, loser = codes.index(0), codes.index(2)

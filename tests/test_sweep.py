@@ -18,6 +18,7 @@ import pytest
 import jaxnpg
 import reference
 from jaxnpg.games.dense import dense_marginals, dense_marginals_last
+from conftest import scaled
 
 SIZES = (2, 3)
 TAUS = [0.0, 0.3, 2.0]
@@ -270,7 +271,7 @@ def test_sharded_equals_unsharded_on_four_devices(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
   out = subprocess.run([sys.executable, str(path)], capture_output=True,
-                       text=True, env=env, timeout=600)
+                       text=True, env=env, timeout=scaled(600))
   assert "SHARDED-OK" in out.stdout, out.stderr[-3000:]
 
 

@@ -30,6 +30,7 @@ import pytest
 
 import jaxnpg
 from jaxnpg import Status
+from conftest import scaled
 
 SIZES = (3, 4, 5)
 
@@ -346,7 +347,7 @@ def test_float64_accepts_a_discount_close_to_one():
       print("FLOAT64-OK")
   """)
   out = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                       text=True, timeout=300,
+                       text=True, timeout=scaled(300),
                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert "FLOAT64-OK" in out.stdout, out.stderr[-2000:]
 

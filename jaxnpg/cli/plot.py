@@ -36,7 +36,7 @@ def _eta_index(index: int, size: int) -> None:
 
 
 def _plot_atlas(args: types.SimpleNamespace) -> int:
-  res = load_atlas(args.folder)
+  res = load_atlas(args.folder, allow_partial=args.partial)
   out = args.out or os.path.join(args.folder, "plots")
   _eta_index(args.eta_index, res.eta.size)
   if res.sweeps[0].attractor is None:
@@ -71,7 +71,8 @@ def _plot_atlas(args: types.SimpleNamespace) -> int:
 @option("--eta-index", section="Options", type=int, default=0,
         help="which eta of the sweep the trajectory plot shows (default: 0)")
 @option("--partial", section="Options", is_flag=True,
-        help="plot the finished chunks of an unfinished sweep")
+        help="plot the finished chunks of an unfinished sweep (an atlas: the "
+        "values started so far)")
 @option("--theory", section="Options", is_flag=True,
         help="draw the predicted rate and boundary (local rate at the "
         "principal-branch QRE, jaxnpg.theory) beside the observed ones")

@@ -27,6 +27,8 @@ import json
 import math
 import os
 import pathlib
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -36,7 +38,7 @@ from jaxnpg.dynamics.attractors import Attractor
 from jaxnpg.sweeps.config import SweepConfig
 from jaxnpg.sweeps.results import SweepResult
 from jaxnpg.sweeps.run import run_sweep
-from jaxnpg.sweeps.store import load_sweep
+from jaxnpg.sweeps.store import NoFinishedChunkError, load_sweep
 
 ATLAS_FILE = "atlas.json"
 ATLAS_FORMAT = "jaxnpg-atlas/1"
@@ -283,11 +285,30 @@ def atlas(family: str = "covariant", *, num_actions, values, taus,
       num_inits=num_inits if lyapunov else None,
       burn_in=burn_in if lyapunov else None, max_period=max_period, **fields)
       for v in vals.tolist()]
-  sweeps = [run_sweep(
-      config, out=None if out is None else os.path.join(out, _folder(option, k)),
-      quiet=quiet, traced_options=(option,), **layout)
-      for k, config in enumerate(configs)]
+  sweeps, start = [], time.monotonic()
+  for k, config in enumerate(configs):
+    if not quiet:
+      _announce(option, vals, k, time.monotonic() - start, out)
+    sweeps.append(run_sweep(
+        config, out=None if out is None else os.path.join(out, _folder(option, k)),
+        quiet=quiet, traced_options=(option,), **layout))
   return _assemble(option, vals, sweeps, params)
+
+
+def _announce(option, vals, k, elapsed, out) -> None:
+  """One line of the atlas's overall progress before value ``k``'s sweep."""
+  n = vals.size
+  line = f"atlas: {option}={vals[k]:g}, value {k + 1} of {n}"
+  if k:
+    left = elapsed / k * (n - k)
+    line += f"; {k} done in {_minutes(elapsed)}, about {_minutes(left)} left"
+  if out is not None and k == 0:
+    line += f" (Ctrl-C keeps finished chunks; run again to resume into {out})"
+  print(line, file=sys.stderr, flush=True)
+
+
+def _minutes(seconds: float) -> str:
+  return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 # The sweep options atlas() passes on: SweepConfig fields it does not set, and
@@ -343,11 +364,19 @@ def is_atlas(path) -> bool:
   return (pathlib.Path(path) / ATLAS_FILE).is_file()
 
 
-def load_atlas(path) -> AtlasResult:
-  """Read a finished atlas back from its folder (every sweep fully verified).
+def load_atlas(path, *, allow_partial: bool = False) -> AtlasResult:
+  """Read an atlas back from its folder (every sweep fully verified).
+
+  Args:
+    path: the atlas folder (``out`` of :func:`atlas`).
+    allow_partial: read an unfinished atlas: the values whose sweeps have
+      started (each with its finished leading chunks, as
+      ``load_sweep(..., allow_partial=True)``); values not started are left out
+      of ``values``. ``attrs["partial"]`` says so.
 
   Raises:
-    ValueError: not an atlas folder, or one of its sweeps missing or damaged.
+    ValueError: not an atlas folder, or one of its sweeps missing (unless
+      ``allow_partial``) or damaged.
 
   Example:
     >>> import tempfile, jaxnpg
@@ -373,8 +402,25 @@ def load_atlas(path) -> AtlasResult:
                                       for f in folders):
     raise ValueError(f"{str(path / ATLAS_FILE)!r} is damaged (folders do not "
                      "match the values).")
-  sweeps = [load_sweep(path / f) for f in folders]
-  return _assemble(option, vals, sweeps, params)
+  if not allow_partial:
+    sweeps = [load_sweep(path / f) for f in folders]
+    return _assemble(option, vals, sweeps, params)
+  keep, sweeps = [], []
+  for k, f in enumerate(folders):
+    if not (path / f / "manifest.json").is_file():
+      continue            # this value's sweep has not started
+    try:
+      sweeps.append(load_sweep(path / f, allow_partial=True))
+    except NoFinishedChunkError:
+      continue            # started, no chunk finished yet
+    keep.append(k)
+  if not sweeps:
+    raise ValueError(f"The atlas in {str(path)!r} has no finished chunk yet; "
+                     "nothing to read.")
+  result = _assemble(option, vals[keep], sweeps, params)
+  result.attrs["partial"] = len(keep) < vals.size or not all(
+      s.attrs.get("complete", True) for s in sweeps)
+  return result
 
 
 def predicted_boundary(result: AtlasResult, *, max_games: int = 32,

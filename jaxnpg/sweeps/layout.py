@@ -41,6 +41,12 @@ from jaxnpg.sweeps.plan import Plan
 # per-core parts).
 CPU_CHUNK_CELLS = 1 << 15
 ACCEL_CHUNK_CELLS = 1 << 22
+# On CPU a large sweep is cut into at least about this many chunks (none
+# smaller than MIN_CPU_CHUNK_CELLS), so that a Ctrl-C, a kill or a full disk
+# loses at most about an eighth of it. Blocks do not change with it, so neither
+# does any result.
+TARGET_CHUNKS = 8
+MIN_CPU_CHUNK_CELLS = 1 << 12
 # A chunk may hold at most this many times the games it has work for.
 MAX_PADDING = 8
 
@@ -175,7 +181,8 @@ def lay_out(plan: Plan, *, devices=None, memory_budget=None,
 
   On CPU a device runs its games in blocks of about ``BLOCK_CELLS`` cells (the
   working set of a block stays in cache) and a chunk holds about
-  ``CPU_CHUNK_CELLS`` cells. With one CPU device (JAX's default) a chunk of
+  ``CPU_CHUNK_CELLS`` cells, or fewer, down to ``MIN_CPU_CHUNK_CELLS``, so a
+  large sweep has about ``TARGET_CHUNKS`` chunks. With one CPU device (JAX's default) a chunk of
   the batch-last loop is cut into ``threads`` parts of whole blocks, one per
   core, run at once from host threads (XLA:CPU runs such a loop on one core;
   the parts are elementwise independent, so results are bit for bit those of
@@ -224,6 +231,9 @@ def lay_out(plan: Plan, *, devices=None, memory_budget=None,
   block_target = max(1, min(BLOCK_CELLS // cells, work_games))
   if chunk_games is None:
     target = CPU_CHUNK_CELLS if cpu else ACCEL_CHUNK_CELLS
+    if cpu:
+      target = min(target, max(MIN_CPU_CHUNK_CELLS,
+                               num_games * cells // TARGET_CHUNKS))
     per_dev = max(1, target // cells // nd)
     per_dev = min(per_dev, out_games if cpu else work_games, -(-num_games // nd))
     if cpu:  # a whole number of blocks

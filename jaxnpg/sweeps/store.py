@@ -400,6 +400,10 @@ class SweepStore:
 
 
 
+class NoFinishedChunkError(ValueError):
+  """``load_sweep(..., allow_partial=True)`` of a sweep with no chunk finished."""
+
+
 def load_sweep(path, *, allow_partial: bool = False):
   """Read a finished sweep back from its output folder.
 
@@ -454,7 +458,8 @@ def load_sweep(path, *, allow_partial: bool = False):
           "Run the same sweep command again to resume it.")
     count = missing[0]
     if count == 0:
-      raise ValueError(f"The sweep in {str(path)!r} has no finished chunk yet.")
+      raise NoFinishedChunkError(
+          f"The sweep in {str(path)!r} has no finished chunk yet.")
   else:
     count = store.num_chunks
   chunks = {c: store.read_chunk(c) for c in range(count)}
