@@ -80,11 +80,11 @@ def regimes(result: SweepResult) -> np.ndarray:
 
   Example:
     >>> import jaxnpg
-    >>> res = jaxnpg.sweep("covariant", num_actions=(2, 2), num_games=2, taus=[1.0],
-    ...                    etas=[0.5], num_iters=50, lyapunov=True, quiet=True)
-    >>> codes = jaxnpg.regimes(res)
-    >>> codes.shape, [jaxnpg.Regime(int(c)).name for c in codes[:, 0, 0]]
-    ((2, 1, 1), ['UNIQUE_FIXED_POINT', 'UNIQUE_FIXED_POINT'])
+    >>> at = jaxnpg.atlas(num_actions=(3, 3), values=[-1.0, 1.0], taus=[0.1, 1.0],
+    ...                   num_games=4, num_inits=2, num_iters=200, quiet=True)
+    >>> codes = jaxnpg.regimes(at.sweeps[1])         # one sweep (rho = 1)
+    >>> codes.shape, jaxnpg.Regime(int(codes[0, 1, 0])).name   # (game, tau, eta)
+    ((4, 2, 1), 'UNIQUE_FIXED_POINT')
   """
   if result.attractor is None:
     raise ValueError("The sweep has no attractor fields; run it with "
@@ -112,10 +112,10 @@ class AtlasResult:
 
   Example:
     >>> import jaxnpg
-    >>> at = jaxnpg.atlas(num_actions=(2, 2), values=[-1.0, 1.0], taus=[1.0],
-    ...                   num_games=2, num_inits=2, num_iters=50, quiet=True)
+    >>> at = jaxnpg.atlas(num_actions=(3, 3), values=[-1.0, 1.0], taus=[0.1, 1.0],
+    ...                   num_games=4, num_inits=2, num_iters=200, quiet=True)
     >>> at.option, at.values.tolist(), at.regimes().shape   # (value, game, tau, eta)
-    ('correlation', [-1.0, 1.0], (2, 2, 1, 1))
+    ('correlation', [-1.0, 1.0], (2, 4, 2, 1))
   """
   option: str
   values: np.ndarray
@@ -381,9 +381,9 @@ def load_atlas(path, *, allow_partial: bool = False) -> AtlasResult:
   Example:
     >>> import tempfile, jaxnpg
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...   at = jaxnpg.atlas(num_actions=(2, 2), values=[-1.0, 1.0], taus=[1.0],
-    ...                     num_games=2, num_inits=2, num_iters=50, out=folder,
-    ...                     quiet=True)
+    ...   at = jaxnpg.atlas(num_actions=(3, 3), values=[-1.0, 1.0],
+    ...                     taus=[0.1, 1.0], num_games=4, num_inits=2,
+    ...                     num_iters=200, out=folder, quiet=True)
     ...   back = jaxnpg.load_atlas(folder)
     >>> back.values.tolist(), bool((back.regimes() == at.regimes()).all())
     ([-1.0, 1.0], True)

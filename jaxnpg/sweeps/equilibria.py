@@ -37,11 +37,13 @@ class ReachedEquilibria(NamedTuple):
 
   Example:
     >>> import jaxnpg
-    >>> res = jaxnpg.sweep("random", num_actions=(2, 2), num_games=4,
-    ...                    taus=[0.1, 1.0], etas=[0.1], num_iters=100, quiet=True)
-    >>> eq = jaxnpg.reached_equilibria(res)
-    >>> len(eq.pure_ne), eq.nearest.shape, eq.principal.dtype.name
-    (4, (4, 2, 1), 'bool')
+    >>> bos = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                           [[2, 0], [0, 3]])
+    >>> res = jaxnpg.sweep(game=jaxnpg.stack_games([bos]), taus=[0.01, 4.0],
+    ...                    etas=[0.2], num_iters=2000, init="uniform")
+    >>> eq = jaxnpg.reached_equilibria(res, jaxnpg.stack_games([bos]))
+    >>> type(eq).__name__, len(eq.pure_ne), eq.nearest.shape, eq.principal.dtype.name
+    ('ReachedEquilibria', 1, (1, 2, 1), 'bool')
   """
   pure_ne: list
   nearest: np.ndarray
