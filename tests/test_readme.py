@@ -42,14 +42,14 @@ def test_python_snippet_runs(index, tmp_path, monkeypatch):
   namespace = {"__name__": "__readme__"}
   exec(compile(block, f"README.md line {_line_of(block)}", "exec"), namespace)
   # What the blocks promise, where they name it.
-  if "sols" in namespace:                                    # quickstart
+  if "runs" in namespace:                                    # quickstart
     # float32: converged, or stopped at float32's rounding floor above tol.
-    assert int(namespace["sol"].status) in (jaxnpg.Status.CONVERGED,
+    assert int(namespace["res"].status) in (jaxnpg.Status.CONVERGED,
                                             jaxnpg.Status.AT_FLOOR)
     assert namespace["runs"].qre_gap.shape == (64, 2001)
-    assert namespace["sols"].converged.shape == (1024,)
   if "res" in namespace and hasattr(namespace["res"], "converged_fraction"):
-    assert (tmp_path / "runs").is_dir()                       # the sweep's out=
+    assert (tmp_path / "runs" / "r345" / "manifest.json").is_file()  # the sweep's out=
+    assert len(namespace["table"]) == 64 * 8 * 2               # one row per cell
 
 
 def _shell_commands(text):

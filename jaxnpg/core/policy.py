@@ -40,6 +40,15 @@ def random_policy(key, game, *, draw_dtype=None):
 
   Returns:
     Tuple of log-probabilities, ``logp[i].shape == batch_shape + policy_shapes[i]``.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game = jaxnpg.random_game(jax.random.key(0), (2, 3))
+    >>> logp = jaxnpg.random_policy(jax.random.key(1), game)
+    >>> [lp.shape for lp in logp]
+    [(2,), (3,)]
+    >>> [round(float(p.sum()), 5) for p in jaxnpg.to_probs(logp)]
+    [1.0, 1.0]
   """
   draw_dtype = game.dtype if draw_dtype is None else draw_dtype
   keys = jax.random.split(key, game.num_agents)
@@ -103,5 +112,12 @@ def policy_from_probs(probs, *, dtype=None):
 
 
 def to_probs(logp):
-  """Probabilities ``exp(logp[i])`` for every agent (a tuple)."""
+  """Probabilities ``exp(logp[i])`` for every agent (a tuple).
+
+  Example:
+    >>> import jaxnpg
+    >>> logp = jaxnpg.policy_from_probs([[0.25, 0.75], [1.0, 0.0]])
+    >>> [p.tolist() for p in jaxnpg.to_probs(logp)]
+    [[0.25, 0.75], [1.0, 0.0]]
+  """
   return tuple(jnp.exp(lp) for lp in logp)

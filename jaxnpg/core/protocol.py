@@ -89,24 +89,34 @@ class Game(abc.ABC):
   Optional abilities and facts about the type are the class attributes below,
   read by callers instead of probing; a subclass overrides them, with a property
   where the answer depends on the instance.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game = jaxnpg.random_game(jax.random.key(0), (2, 3))
+    >>> isinstance(game, jaxnpg.Game), game.policy_shapes, game.step_scale
+    (True, ((2,), (3,)), 1.0)
+    >>> [r.shape for r in game.payoffs(jaxnpg.uniform_policy(game))]
+    [(2,), (3,)]
+    >>> game.is_static, game.has_dense_form, game.payoffs_depend_on_tau
+    (True, True, False)
   """
 
   num_agents: int
   num_actions: tuple[int, ...]
 
-  #: A one-shot game: policies ``(A_i,)``, gaps of eq. (4).
   is_static: bool = True
-  #: :meth:`rewards_at` gives the rewards of sampled joint actions.
+  """A one-shot game: policies ``(A_i,)``, gaps of eq. (4)."""
   can_sample: bool = False
-  #: :meth:`to_dense` gives the same game as a dense ``NormalFormGame``.
+  """:meth:`rewards_at` gives the rewards of sampled joint actions."""
   has_dense_form: bool = False
-  #: :meth:`reward_range` answers (for concrete games), and so do
-  #: :meth:`reward_bounds` and :meth:`affine` (traceable).
+  """:meth:`to_dense` gives the same game as a dense ``NormalFormGame``."""
   has_reward_range: bool = False
-  #: :meth:`payoffs` depends on ``tau`` (else ``tau`` is unused).
+  """:meth:`reward_range` answers (for concrete games), and so do
+  :meth:`reward_bounds` and :meth:`affine` (traceable)."""
   payoffs_depend_on_tau: bool = False
-  #: What ``jaxnpg.qre_gap`` measures for this game (plot and table labels).
+  """:meth:`payoffs` depends on ``tau`` (else ``tau`` is unused)."""
   qre_gap_label: str = "QRE-gap"
+  """What ``jaxnpg.qre_gap`` measures for this game (plot and table labels)."""
 
   @property
   @abc.abstractmethod

@@ -201,6 +201,16 @@ def soft_best_response(game, logp, tau):
 
   Returns:
     Tuple shaped like ``logp``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> uniform = jaxnpg.uniform_policy(game)
+    >>> [jnp.exp(lp).tolist() for lp in jaxnpg.soft_best_response(game, uniform, 0.0)]
+    [[1.0, 0.0], [0.0, 1.0]]
+    >>> [round(float(jnp.exp(lp[0])), 4) for lp in jaxnpg.soft_best_response(game, uniform, 1.0)]
+    [0.6225, 0.3775]
   """
   _check(game, logp, tau)
   return tuple(_gaps.log_soft_best_response(q, tau)
@@ -213,6 +223,17 @@ def qre_gap_per_agent(game, logp, tau):
   For a Markov game, the value gap to each agent's soft-optimal policy in the MDP
   that the others induce (docs/spec.md); for its ``logit`` convention, which has no value
   gap, the KL residual (see ``jaxnpg.MarkovGame``).
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> logp = jaxnpg.uniform_policy(game)
+    >>> gaps = jaxnpg.qre_gap_per_agent(game, logp, 1.0)
+    >>> gaps.shape, bool((gaps >= 0).all())
+    ((2,), True)
+    >>> float(gaps.max()) == float(jaxnpg.qre_gap(game, logp, 1.0))
+    True
   """
   _check(game, logp, tau)
   return game.qre_gap_per_agent(tuple(logp), tau)
@@ -231,13 +252,31 @@ def qre_gap(game, logp, tau):
 
 
 def ne_gap_per_agent(game, logp):
-  """Per-agent NE-gap ``max_a rbar_i(a) - <pi_i, rbar_i>``, shape ``(n,)``."""
+  """Per-agent NE-gap ``max_a rbar_i(a) - <pi_i, rbar_i>``, shape ``(n,)``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> jaxnpg.ne_gap_per_agent(game, jaxnpg.uniform_policy(game)).tolist()
+    [0.25, 0.25]
+  """
   _check(game, logp)
   return game.ne_gap_per_agent(tuple(logp))
 
 
 def ne_gap(game, logp):
-  """``max_i`` NE-gap: how much the best unilateral deviation gains."""
+  """``max_i`` NE-gap: how much the best unilateral deviation gains.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> float(jaxnpg.ne_gap(game, jaxnpg.uniform_policy(game)))
+    0.25
+    >>> float(jaxnpg.ne_gap(game, jaxnpg.policy_from_probs([[1, 0], [1, 0]])))
+    0.0
+  """
   return jnp.max(ne_gap_per_agent(game, logp))
 
 
@@ -246,6 +285,15 @@ def kl_residual(game, logp, tau):
 
   Vanishes exactly at the fixed point of the NPG update. For a static game it equals
   the QRE-gap; for a Markov game it uses the game's own convention's ``Qbar``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> logp = jaxnpg.policy_from_probs([[0.9, 0.1], [0.3, 0.7]])
+    >>> kl = jaxnpg.kl_residual(game, logp, 0.5)
+    >>> bool(jnp.allclose(kl, jaxnpg.qre_gap(game, logp, 0.5)))  # static game
+    True
   """
   _check(game, logp, tau)
   logp = tuple(logp)
@@ -256,6 +304,16 @@ def fixed_point_residual(game, logp, tau):
   """``max_i ||log pi_i - log pi_i^*||_inf``: linear in the distance to the QRE.
 
   At ``tau = 0`` (no soft best response) the NE-gap is returned instead.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> pennies = jaxnpg.NormalFormGame.from_matrices([[1, -1], [-1, 1]],
+    ...                                               [[-1, 1], [1, -1]])
+    >>> float(jaxnpg.fixed_point_residual(pennies, jaxnpg.uniform_policy(pennies), 1.0))
+    0.0
+    >>> off = jaxnpg.policy_from_probs([[0.9, 0.1], [0.5, 0.5]])
+    >>> float(jaxnpg.fixed_point_residual(pennies, off, 1.0)) > 0
+    True
   """
   _check(game, logp, tau)
   logp = tuple(logp)

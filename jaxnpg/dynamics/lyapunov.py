@@ -38,6 +38,17 @@ class LyapunovResult(NamedTuple):
     stderr: scalar, standard error of ``exponent`` from ``num_blocks`` block
       means of the per-step log-growths (``inf`` with fewer than 2 blocks).
     tangent: the final unit tangent, shaped like ``logp``.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> pennies = jaxnpg.NormalFormGame.from_matrices([[1, -1], [-1, 1]],
+    ...                                               [[-1, 1], [1, -1]])
+    >>> import jax.numpy as jnp
+    >>> start = jaxnpg.policy_from_probs([[0.9, 0.1], [0.2, 0.8]])
+    >>> r = jaxnpg.lyapunov_exponent(pennies, 1.0, 0.5, 200, burn_in=100, init=start)
+    >>> rho = jaxnpg.local_rate(pennies, 1.0, 0.5, jaxnpg.qre(pennies, 1.0)).rho
+    >>> round(float(r.exponent), 4), round(float(jnp.log(rho)), 4)  # log rho(J) at a fixed point
+    (-0.3466, -0.3466)
   """
   exponent: jax.Array
   logp: tuple[Any, ...]

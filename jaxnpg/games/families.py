@@ -124,6 +124,16 @@ def make_game(family: str, key, num_actions, *, dtype=None, **options):
 
   Raises:
     ValueError: unknown family or option.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> game = jaxnpg.make_game("zero_sum", jax.random.key(0), (2, 3))
+    >>> type(game).__name__, game.num_actions
+    ('NormalFormGame', (2, 3))
+    >>> ring = jaxnpg.make_game("network_zero_sum", jax.random.key(0), (4, 4, 4),
+    ...                         graph="ring")
+    >>> type(ring).__name__, ring.num_agents
+    ('PolymatrixGame', 3)
   """
   if family not in FAMILIES:
     raise ValueError(
@@ -146,5 +156,12 @@ def make_game(family: str, key, num_actions, *, dtype=None, **options):
 
 
 def families() -> dict[str, str]:
-  """Names of the registered game families and a one-line description of each."""
+  """Names of the registered game families and a one-line description of each.
+
+  Example:
+    >>> import jaxnpg
+    >>> fams = jaxnpg.families()
+    >>> "random" in fams, "markov" in fams, fams["zero_sum"].startswith("two-player")
+    (True, True, True)
+  """
   return {name: f.description for name, f in FAMILIES.items()}

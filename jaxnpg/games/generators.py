@@ -174,6 +174,13 @@ class AffineMap(NamedTuple):
   Attributes:
     scale: ``> 0`` (array; batch axes if the game was batched).
     shift: same shape as ``scale``.
+
+  Example:
+    >>> import jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[2, 0], [0, 4]], [[4, 0], [0, 2]])
+    >>> scaled, affine = jaxnpg.rescale_rewards(game)
+    >>> float(affine.scale), float(scaled.rewards.max()), float(scaled.rewards.min())
+    (0.25, 1.0, 0.0)
   """
   scale: jax.Array
   shift: jax.Array

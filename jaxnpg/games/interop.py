@@ -228,6 +228,12 @@ def from_openspiel(pyspiel_game, *, dtype=None) -> NormalFormGame:
   Raises:
     ImportError: pyspiel is not installed (``pip install open_spiel``).
     ValueError: OpenSpiel cannot give the game as a payoff table.
+
+  Example:
+    >>> import jaxnpg
+    >>> rps = jaxnpg.from_openspiel("matrix_rps")    # needs jaxnpg[openspiel]
+    >>> rps.num_actions, rps.rewards[0, 0].tolist()   # rock against r, p, s
+    ((3, 3), [0.0, -1.0, 1.0])
   """
   pyspiel = _import_pyspiel()
   game = pyspiel_game

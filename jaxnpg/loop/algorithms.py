@@ -9,6 +9,13 @@ sweep manifests.
 
 The solver loop (:mod:`jaxnpg.loop.iterate`, :mod:`jaxnpg.loop.run`) is written once on top
 of this.
+
+Example:
+  >>> import jaxnpg
+  >>> sorted(jaxnpg.ALGORITHMS)      # the names algorithm= accepts
+  ['npg', 'optimistic_npg', 'pg', 'sampled_npg']
+  >>> jaxnpg.ALGORITHMS["npg"] is jaxnpg.NPG
+  True
 """
 
 from __future__ import annotations
@@ -97,6 +104,16 @@ class NPG:
 
   Its state is ``(logp, probs)``: the update's exponentials give the new
   probabilities too, so each step computes one ``exp`` per action.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> res = jaxnpg.run(game, 1.0, 0.2, 200, algorithm=jaxnpg.NPG())
+    >>> jaxnpg.Status(int(res.status)).name
+    'CONVERGED'
+    >>> jaxnpg.NPG() == jaxnpg.NPG()     # hashable settings: no recompilation
+    True
   """
   uses_payoffs = True
   uses_key = False
@@ -136,6 +153,16 @@ class OptimisticNPG:
   (their Theorem 1, "PU" method); jaxnpg applies the same update to n-agent and
   network games, where no such guarantee is proven. Costs two marginal evaluations
   per iteration.
+
+  Example:
+    >>> import jax, jaxnpg
+    >>> pennies = jaxnpg.NormalFormGame.from_matrices([[1, -1], [-1, 1]],
+    ...                                               [[-1, 1], [1, -1]])
+    >>> start = jaxnpg.policy_from_probs([[0.9, 0.1], [0.2, 0.8]])
+    >>> res = jaxnpg.run(pennies, 0.5, 0.2, 300, init=start,
+    ...                  algorithm=jaxnpg.OptimisticNPG())
+    >>> [p.round(3).tolist() for p in jaxnpg.to_probs(res.logp)]  # the QRE
+    [[0.5, 0.5], [0.5, 0.5]]
   """
   uses_payoffs = True
   uses_key = False
@@ -172,6 +199,16 @@ class PolicyGradient:
   ``-grad rhat``; its updates are multiplied by ``eta``. The default,
   ``optax.sgd(1.0)``, is plain gradient ascent with step ``eta``. For adaptive
   optimizers pass e.g. ``optax.adam(1.0)`` and set the learning rate with ``eta``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> import optax
+    >>> pg = jaxnpg.PolicyGradient(optax.adam(1.0))
+    >>> res = jaxnpg.run(game, 1.0, 0.05, 300, algorithm=pg)
+    >>> pg.name, res.qre_gap.shape, bool(res.qre_gap[-1] < res.qre_gap[0])
+    ('pg', (301,), True)
   """
   optimizer: Any = None
   uses_payoffs = True
@@ -235,6 +272,15 @@ class SampledNPG:
   multiplied by ``schedule(k)`` (default 1; e.g. ``lambda k: 1 / (1 + k / 100)``
   or any optax schedule). Static games only (``game.can_sample``: the game gives
   ``rewards_at``). Pass ``key`` to ``run``/``solve``; vmap over keys for seeds.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> alg = jaxnpg.SampledNPG(num_samples=16)
+    >>> res = jaxnpg.run(game, 1.0, 0.1, 50, algorithm=alg, key=jax.random.key(1))
+    >>> alg.uses_key, bool(jnp.isfinite(res.qre_gap).all())
+    (True, True)
   """
   num_samples: int = 64
   explore: float = 0.0
@@ -310,6 +356,7 @@ def sample_actions(key, logp, num):
 ALGORITHMS: dict[str, Callable[[], Algorithm]] = {
     "npg": NPG, "optimistic_npg": OptimisticNPG, "pg": PolicyGradient,
               "sampled_npg": SampledNPG}
+"""The built-in algorithms by the name ``algorithm=`` accepts (example: the module's)."""
 
 
 def get_algorithm(algorithm) -> Algorithm:

@@ -63,6 +63,16 @@ class RunResult(NamedTuple):
       in all at its fitted rate (NaN otherwise).
     monotone: bool, the recorded QRE-gap never increased (ignoring values at the
       floating-point floor).
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> res = jaxnpg.run(game, 1.0, 0.2, 100, record_every=10)
+    >>> res.qre_gap.shape, res.iterations[:3].tolist()
+    ((11,), [0, 10, 20])
+    >>> jaxnpg.Status(int(res.status)).name
+    'CONVERGED'
   """
   logp: tuple[Any, ...]
   qre_gap: jax.Array

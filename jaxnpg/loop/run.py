@@ -56,6 +56,16 @@ class SolveResult(NamedTuple):
     floor: the rounding floor of the measure at the last iterate (likewise).
     state: the algorithm's whole state at the last iterate (see
       :attr:`RunResult.state`); ``solve(..., init_state=state)`` goes on from it.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> sol = jaxnpg.solve(game, 1.0, 0.2)
+    >>> bool(sol.converged), jaxnpg.Status(int(sol.status)).name
+    (True, 'CONVERGED')
+    >>> bool(sol.measure <= 1e-5), int(sol.num_iters) > 0
+    (True, True)
   """
   logp: tuple[Any, ...]
   num_iters: jax.Array

@@ -7,6 +7,13 @@ tolerance and the measure reached that floor, the verdict is ``AT_FLOOR``: neith
 converged (the tolerance was not met) nor not converged (nothing more can be gained
 in this dtype). Each code's name and meaning are written here once; the command
 line, plots and tables read them from :class:`Status`.
+
+Example:
+  >>> import jaxnpg
+  >>> jaxnpg.STATUS_NAMES[jaxnpg.Status.AT_FLOOR]
+  'at the rounding floor'
+  >>> len(jaxnpg.STATUS_NAMES) == len(jaxnpg.Status)
+  True
 """
 
 from __future__ import annotations
@@ -84,3 +91,4 @@ _TEXTS = {
 }
 
 STATUS_NAMES = tuple(s.label for s in Status)
+"""The human-readable label of every :class:`Status` code, indexed by the code."""

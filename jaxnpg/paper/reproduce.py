@@ -109,6 +109,15 @@ def reproduce(out_dir, figures=("1", "2a", "2b", "2c"), *, quick: bool = False,
 
   Returns:
     ``{"figures": {name: data}, "phases": {family: SweepResult}, "files": [...]}``.
+
+  Example:
+    >>> import tempfile, pathlib, jaxnpg
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...   out = jaxnpg.reproduce(folder, figures=("2a",), quick=True, phases=False,
+    ...                          quiet=True, store=False, log=lambda line: None)
+    ...   written = sorted(p.name for p in pathlib.Path(folder).glob("figure_*"))
+    >>> written                          # Fig. 2a and 2b come from one run
+    ['figure_2a.json', 'figure_2a.png', 'figure_2b.json', 'figure_2b.png']
   """
   unknown = [f for f in figures if f not in FIGURES]
   if unknown or not figures:

@@ -12,6 +12,11 @@ Regimes per cell (:data:`REGIMES`), from the sweep's atlas fields: *multiple fix
 points* when the ``K`` starts converged to at least 2 distinct fixed points;
 otherwise the attractor of start 0: *unique fixed point*, *periodic*, *chaotic* or
 *undetermined* (see :class:`jaxnpg.Attractor`).
+
+Example:
+  >>> import jaxnpg
+  >>> jaxnpg.REGIMES[jaxnpg.Regime.MULTIPLE_FIXED_POINTS]
+  'multiple fixed points'
 """
 
 from __future__ import annotations
@@ -40,7 +45,13 @@ ATLAS_FORMAT = "jaxnpg-atlas/1"
 
 
 class Regime(enum.IntEnum):
-  """Regime of one (game, tau, eta) cell of an atlas."""
+  """Regime of one (game, tau, eta) cell of an atlas.
+
+  Example:
+    >>> import jaxnpg
+    >>> [r.name for r in jaxnpg.Regime]
+    ['UNIQUE_FIXED_POINT', 'MULTIPLE_FIXED_POINTS', 'PERIODIC', 'CHAOTIC', 'UNDETERMINED']
+  """
 
   UNIQUE_FIXED_POINT = 0
   MULTIPLE_FIXED_POINTS = 1
@@ -55,6 +66,7 @@ class Regime(enum.IntEnum):
 
 REGIMES = ("unique fixed point", "multiple fixed points", "periodic", "chaotic",
            "undetermined")
+"""The label of every :class:`Regime` code, indexed by the code."""
 
 
 def regimes(result: SweepResult) -> np.ndarray:
@@ -65,6 +77,14 @@ def regimes(result: SweepResult) -> np.ndarray:
 
   Raises:
     ValueError: the sweep recorded no attractor fields.
+
+  Example:
+    >>> import jaxnpg
+    >>> at = jaxnpg.atlas(num_actions=(3, 3), values=[-1.0, 1.0], taus=[0.1, 1.0],
+    ...                   num_games=4, num_inits=2, num_iters=200, quiet=True)
+    >>> codes = jaxnpg.regimes(at.sweeps[1])         # one sweep (rho = 1)
+    >>> codes.shape, jaxnpg.Regime(int(codes[0, 1, 0])).name   # (game, tau, eta)
+    ((4, 2, 1), 'UNIQUE_FIXED_POINT')
   """
   if result.attractor is None:
     raise ValueError("The sweep has no attractor fields; run it with "
@@ -89,6 +109,13 @@ class AtlasResult:
     sweeps: ``R`` :class:`jaxnpg.SweepResult`, one per value, with the same games
       (indices and keys), ``tau`` and ``eta`` axes.
     attrs: the atlas's parameters (family, num_actions, ...; JSON-able).
+
+  Example:
+    >>> import jaxnpg
+    >>> at = jaxnpg.atlas(num_actions=(3, 3), values=[-1.0, 1.0], taus=[0.1, 1.0],
+    ...                   num_games=4, num_inits=2, num_iters=200, quiet=True)
+    >>> at.option, at.values.tolist(), at.regimes().shape   # (value, game, tau, eta)
+    ('correlation', [-1.0, 1.0], (2, 4, 2, 1))
   """
   option: str
   values: np.ndarray
@@ -350,6 +377,16 @@ def load_atlas(path, *, allow_partial: bool = False) -> AtlasResult:
   Raises:
     ValueError: not an atlas folder, or one of its sweeps missing (unless
       ``allow_partial``) or damaged.
+
+  Example:
+    >>> import tempfile, jaxnpg
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...   at = jaxnpg.atlas(num_actions=(3, 3), values=[-1.0, 1.0],
+    ...                     taus=[0.1, 1.0], num_games=4, num_inits=2,
+    ...                     num_iters=200, out=folder, quiet=True)
+    ...   back = jaxnpg.load_atlas(folder)
+    >>> back.values.tolist(), bool((back.regimes() == at.regimes()).all())
+    ([-1.0, 1.0], True)
   """
   path = pathlib.Path(path)
   if not is_atlas(path):

@@ -88,6 +88,17 @@ class SweepResult:
       among the limits of the ``K = num_inits`` starts that converged
       (:func:`jaxnpg.count_distinct`, ``tol=1e-3``), or None without
       ``num_inits``.
+
+  Example:
+    >>> import jaxnpg
+    >>> res = jaxnpg.sweep("random", num_actions=(2, 2), num_games=4,
+    ...                    taus=[0.1, 1.0], etas=[0.1], num_iters=100, quiet=True)
+    >>> res.shape, res.dims["qre_gap"]
+    ((4, 2, 1), ('game', 'tau', 'eta'))
+    >>> res.converged_fraction().shape           # (tau, eta)
+    (2, 1)
+    >>> res.tau.tolist(), res.status.dtype.name
+    ([0.1, 1.0], 'int8')
   """
   game: np.ndarray
   tau: np.ndarray

@@ -427,6 +427,16 @@ def load_sweep(path, *, allow_partial: bool = False):
     SweepStoreError: ``path`` is a file, or the manifest cannot be read (an
       ``OSError`` and a ``ValueError``).
     ValueError: not a sweep folder, or chunks missing or corrupt.
+
+  Example:
+    >>> import tempfile, numpy as np, jaxnpg
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...   res = jaxnpg.sweep("random", num_actions=(2, 2), num_games=4,
+    ...                      taus=[0.1, 1.0], etas=[0.1], num_iters=100,
+    ...                      out=folder, quiet=True)
+    ...   back = jaxnpg.load_sweep(folder)
+    >>> back.config == res.config, np.array_equal(back.qre_gap, res.qre_gap)
+    (True, True)
   """
   path = pathlib.Path(path)
   check_out_path(path)

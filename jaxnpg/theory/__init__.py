@@ -13,6 +13,16 @@ Three questions about the NPG iteration of eq. (2), answered without running it
   (:mod:`jaxnpg.theory.predictions`): the same for a batch of games over grids of
   ``tau`` and ``eta``, at the QRE on Gambit's principal branch (:func:`jaxnpg.qre`,
   :mod:`jaxnpg.theory.logit`).
+
+Example:
+  >>> import jax, jaxnpg
+  >>> game = jaxnpg.random_game(jax.random.key(0), (2, 3))
+  >>> th = jaxnpg.theory.theorem_3_3(game, 0.1, jaxnpg.paper_eta(0.1, game))
+  >>> bool(th.holds)                   # tau = 0.1 is far below 2 W sum A_i
+  False
+  >>> eq = jaxnpg.qre(game, 0.1)
+  >>> bool(jaxnpg.local_rate(game, 0.1, jaxnpg.paper_eta(0.1, game), eq).attracting)
+  True
 """
 
 from jaxnpg.theory.jacobian import (

@@ -79,6 +79,16 @@ class QREResult(NamedTuple):
       returned point (``> 0`` means several QREs exist at this ``tau``).
     num_steps: int32, accepted continuation steps of the whole trace (the same for
       every ``tau`` of one game).
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
+    ...                                            [[2, 0], [0, 3]])
+    >>> eq = jaxnpg.qre(game, 1.0)
+    >>> type(eq).__name__, bool(eq.converged), int(eq.num_turning_points)
+    ('QREResult', True, 0)
+    >>> bool(eq.residual < 1e-4)
+    True
   """
   logp: tuple[Any, ...]
   tau: jax.Array
