@@ -14,7 +14,7 @@ game, as ``jaxnpg.run(..., record_every=1)``). Methods:
 * ``jit(vmap(run))``: ``jax.jit(jax.vmap(lambda g, lp: jaxnpg.run(g, tau, eta, T,
   init=lp, record_every=1)))``, what the README teaches;
 * ``jit(vmap(run)), 1 core``: the same loop kept inside the caller's program
-  (``jaxnpg.loop.run._run(..., threads=False)``), which XLA:CPU runs on one core;
+  (``jaxnpg.loop.run.run_loop(..., threads=False)``), which XLA:CPU runs on one core;
   by default a batch this large runs in one part per core on host threads;
 * ``sweep(record_every=1)``: ``jaxnpg.sweep("random", num_games=G, taus=[tau],
   etas="paper", num_iters=T, record_every=1)``;
@@ -163,9 +163,9 @@ def make_vmap_run(games, init, tau, eta, iters):
 
 def make_vmap_run_one_core(games, init, tau, eta, iters):
   """``jit(vmap(run))`` kept in the caller's program (no host threads): the
-  batch-last loop on one core (``jaxnpg.loop.run._run(..., threads=False)``)."""
+  batch-last loop on one core (``jaxnpg.loop.run.run_loop(..., threads=False)``)."""
   def one(g, lp):
-    return _solve._run(g, tau, eta, lp, num_iters=iters, record_every=1,
+    return _solve.run_loop(g, tau, eta, lp, num_iters=iters, record_every=1,
                        threads=False)
   f = jax.jit(jax.vmap(one))
   return lambda: jax.block_until_ready(f(games, init))

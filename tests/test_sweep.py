@@ -256,6 +256,10 @@ def test_sharded_equals_unsharded_on_four_devices(tmp_path):
                            **kw)
         four = jaxnpg.sweep("random", method=method, chunk_games=8, **kw)
         assert four.attrs["num_devices"] == 4 and one.attrs["num_devices"] == 1
+        # The sharded result says how it compares with one device.
+        said = four.attrs["reproducibility"]
+        assert ("bit for bit equal" in said) == (method == "dense"), said
+        assert "reproducibility" not in one.attrs
         for f in {FIELDS}:
           a, b = getattr(one, f), getattr(four, f)
           if method == "dense":
