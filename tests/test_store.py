@@ -130,13 +130,16 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path,
   """Kill a sweep (SIGKILL) after its first chunk file appears, then resume."""
   out = tmp_path / "killed"
   script = textwrap.dedent(f"""
-      import time, jax
+      import os, time, jax
       jax.config.update("jax_enable_x64", True)
       import jaxnpg
       kw = {KW!r}
-      # Slow the sweep down after each chunk so the kill lands midway.
-      jaxnpg.sweep("random", out={str(out)!r},
-                   on_chunk=lambda info: time.sleep(2.0), **kw)
+
+      def hold(info):  # after the first chunk, wait to be killed (never released)
+        deadline = time.time() + {scaled(300)!r}
+        while not os.path.exists({str(tmp_path / "never")!r}) and time.time() < deadline:
+          time.sleep(0.01)
+      jaxnpg.sweep("random", out={str(out)!r}, on_chunk=hold, **kw)
       print("FINISHED")
   """)
   env = dict(os.environ, JAX_PLATFORMS="cpu")

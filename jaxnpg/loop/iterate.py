@@ -210,6 +210,15 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
     records = jax.tree_util.tree_map(
         lambda r, x: jnp.concatenate([r, x[None]]), records, extra)
     starts = jnp.append(starts, num_blocks * record_every)
+  return _result(form, algorithm, tau, eta, tol, batch, valid, carry, records,
+                 starts, record_of, gaps_of, num_iters=num_iters, tail=tail)
+
+
+def _result(form, algorithm, tau, eta, tol, batch, valid, carry, records, starts,
+            record_of, gaps_of, *, num_iters, tail) -> RunResult:
+  """The :class:`RunResult` of :func:`iterate`'s scan: the final record, the
+  records (NaN where the inputs were invalid), tolerances and the verdict."""
+  dtype = form.dtype
   state, carried = carry
   logp, probs = algorithm.policy(state), algorithm.probs(state)
   payoffs = form.loop_payoffs(logp, probs, tau)
