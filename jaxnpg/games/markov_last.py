@@ -354,7 +354,9 @@ def policy_iteration_last(rbar, pbar, discount, logp, tau, tol, max_iters):
   q0 = _own_q(rbar, pbar, logp, discount, tau)
   stars = improve(q0)
   resid = _residual(logp, q0, tau, stars)
-  state = (jnp.zeros(resid.shape, jnp.int32), q0, stars, resid)
+  # The counter is derived from the residual, so that it varies like it
+  # under shard_map (jaxnpg.sweep).
+  state = (jnp.zeros_like(resid, jnp.int32), q0, stars, resid)
   _, _, stars, resid = lax.while_loop(
       lambda s: jnp.any(active(s[0], s[3])), body, state)
   return stars, q0, resid
