@@ -19,6 +19,16 @@ Methods:
 * ``jaxnpg.run+gaps``: the same with ``record_every=1``: the Markov QRE-gap and
   NE-gap (each agent's best response by policy iteration in its induced MDP) at
   every iteration as well.
+* ``plain-vmap``, ``plain-vmap+gaps``: the same two calls on the plain path
+  (``jaxnpg.loop.run.run_loop(..., batch_last=False)``: ``vmap`` of the one-game
+  loop, one core), i.e. what ``jax.vmap(jaxnpg.run)`` ran before the batch-last
+  Markov form (issue 19).
+
+Since issue 19 ``jax.vmap(jaxnpg.run)`` of these games runs their batch-last
+loop form (``jaxnpg.games.markov_last.MarkovBatchLast``): state and action axes
+first, the batch last, in blocks, split over the CPU cores. The script prints
+the issue's two ratios (records at the end, and both gaps every step, against
+``numpy-batched``; targets 5x and 2x) and the load average.
 
 JAX methods run in float32 and float64. Every method is warmed up once (compilation
 excluded), then timed ``--repeats`` times with ``block_until_ready``, samples of all
@@ -26,8 +36,8 @@ methods interleaved; rates at the minimum wall time, at the median, and per CPU
 second. Before timing, each method is checked against the NumPy loop on a few games.
 
 Usage:
-  python benchmarks/markov.py                    # defaults, a few minutes on 2 cores
-  python benchmarks/markov.py --games 4096 --dtype float32 --repeats 3
+  python benchmarks/markov.py                    # issue 19's setting: 256 games, float64
+  python benchmarks/markov.py --games 4096 --dtype both --repeats 3
 """
 
 from __future__ import annotations
@@ -37,7 +47,10 @@ import os
 import string
 import sys
 
-ALL_METHODS = ("numpy-loop", "numpy-batched", "jaxnpg.run", "jaxnpg.run+gaps")
+ALL_METHODS = ("numpy-loop", "numpy-batched", "jaxnpg.run", "jaxnpg.run+gaps",
+               "plain-vmap", "plain-vmap+gaps")
+DEFAULT_METHODS = ("numpy-batched", "jaxnpg.run", "jaxnpg.run+gaps",
+                   "plain-vmap", "plain-vmap+gaps")
 NUM_ACTIONS = (5, 5, 5)
 NUM_STATES = 5
 GAMMA = 0.9
@@ -46,8 +59,8 @@ GAMMA = 0.9
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--games", type=int, default=1024,
-                 help="games in the batch (JAX and numpy-batched; default 1024)")
+  p.add_argument("--games", type=int, default=256,
+                 help="games in the batch (JAX and numpy-batched; default 256)")
   p.add_argument("--iters", type=int, default=200,
                  help="NPG iterations per JAX call (default 200)")
   p.add_argument("--gap-iters", type=int, default=20,
@@ -60,9 +73,10 @@ def parse_args(argv=None):
                  help="iterations per game for the per-game loop (default 25)")
   p.add_argument("--repeats", type=int, default=5,
                  help="timed repeats after one warm-up call (default 5)")
-  p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both",
+  p.add_argument("--dtype", choices=("float32", "float64", "both"),
+                 default="float64",
                  help="dtype of the JAX methods (NumPy is float64)")
-  p.add_argument("--methods", default=",".join(ALL_METHODS),
+  p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                  help=f"comma-separated subset of {','.join(ALL_METHODS)}")
   p.add_argument("--tau", type=float, default=0.2,
                  help="entropy weight; eta = 0.25 (1 - gamma) / tau")
@@ -172,9 +186,15 @@ def make_numpy_batched(R, P, logp, tau, eta_bar, iters):
 # ----------------------------------------------------------------------- JAX
 def make_jax(method, R, P, logp, tau, eta, iters):
   games = jaxnpg.MarkovGame(R, P, GAMMA, num_agents=R.shape[1])
-  record = iters if method == "jaxnpg.run" else 1
-  f = jax.jit(jax.vmap(lambda g, lp: jaxnpg.run(g, tau, eta, iters, init=lp,
-                                                record_every=record)))
+  record = 1 if method.endswith("+gaps") else iters
+  if method.startswith("plain"):
+    from jaxnpg.loop.run import run_loop
+    f = jax.jit(jax.vmap(lambda g, lp: run_loop(
+        g, tau, eta, lp, num_iters=iters, record_every=record,
+        batch_last=False)))
+  else:
+    f = jax.jit(jax.vmap(lambda g, lp: jaxnpg.run(g, tau, eta, iters, init=lp,
+                                                  record_every=record)))
   logp = tuple(logp)
   return lambda: jax.block_until_ready(f(games, logp))
 
@@ -197,7 +217,7 @@ def check_agreement(R, P, logp, tau, eta, methods, dtypes, games=4, iters=20):
   ref = numpy_loop(r, p, lp, tau, eta_bar, iters)
   diffs = {}
   for m in methods:
-    if m == "numpy-loop":
+    if m == "numpy-loop" or m.startswith("plain"):
       continue
     for dt in (["float64"] if m == "numpy-batched" else dtypes):
       if m == "numpy-batched":
@@ -246,7 +266,7 @@ def main():
           R[:g], P[:g], [x[:g] for x in logp], tau, eta_bar, t)
     else:
       g = args.games
-      t = args.iters if m == "jaxnpg.run" else args.gap_iters
+      t = args.gap_iters if m.endswith("+gaps") else args.iters
       for dt in args.dtypes:
         with _common.x64_context(dt):
           fn = make_jax(m, jnp.asarray(R[:g], dt), jnp.asarray(P[:g], dt),
@@ -294,6 +314,21 @@ def main():
                  ratio(v, batched), ratio(c, loop_cpu)])
   print()
   print(_common.format_table(headers, rows))
+  targets = {}
+  for m, goal in (("jaxnpg.run", 5.0), ("jaxnpg.run+gaps", 2.0)):
+    for row in results:
+      if row["method"] == m and row["dtype"] == "float64" and batched:
+        targets[m] = row["game_iters_per_s"] / batched
+        print(f"issue 19 target: {m} (float64) = {targets[m]:.3g}x numpy-batched "
+              f"(target >= {goal:g}x)")
+  plain = {r["method"]: r["game_iters_per_s"] for r in results
+           if r["dtype"] == "float64"}
+  for fast, slow in (("jaxnpg.run", "plain-vmap"),
+                     ("jaxnpg.run+gaps", "plain-vmap+gaps")):
+    if fast in plain and slow in plain:
+      print(f"{fast} vs {slow} (float64): {plain[fast] / plain[slow]:.3g}x")
+  print(f"load average (1 min): {_common.LOAD_AT_START} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end")
   payload = dict(
       benchmark="markov", **_common.run_header(), machine=_common.machine_info(),
       config=dict(num_actions=NUM_ACTIONS, num_states=NUM_STATES, discount=GAMMA,
@@ -304,7 +339,8 @@ def main():
                   dtypes=args.dtypes,
                   timing="wall clock, 1 warm-up call, min and median of "
                          "interleaved repeats"),
-      agreement_max_abs_dlogp=diffs, results=results)
+      agreement_max_abs_dlogp=diffs, results=results,
+      ratios_vs_numpy_batched_float64=targets)
   _common.write_json(args.out, payload)
 
 

@@ -50,6 +50,10 @@ class LoopForm(Protocol):
       ``0`` for a batch-last form).
     batch_last: leaves may carry trailing batch axes (see
       :mod:`jaxnpg.loop.batch_last`).
+    cell_weight: how many cells of a small dense game one cell of this form
+      counts as when the batch-last loop cuts a batch into blocks and parts
+      (1 for dense games; more for a Markov game, whose cell holds a
+      transition tensor).
   """
   dtype: Any
   batch_shape: tuple[int, ...]
@@ -57,6 +61,7 @@ class LoopForm(Protocol):
   step_scale: Any
   action_axis: int
   batch_last: bool
+  cell_weight: int
 
   def loop_ready(self) -> LoopForm:
     """The form with values the loop computes once, before its first step."""
@@ -161,6 +166,7 @@ class Game(abc.ABC):
 
   action_axis = -1    # the action axis of the form's policies and payoffs
   batch_last = False  # True: leaves may carry trailing batch axes (see _solve)
+  cell_weight = 1     # dense cells one cell counts as (batch-last blocks)
 
   def loop_form(self) -> LoopForm:
     """The form of this (one) game that the NPG loop iterates (here: itself)."""

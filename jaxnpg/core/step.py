@@ -96,11 +96,12 @@ def _fold(op, x, axis):
   reduction is written as a chain of slices, so every operation is elementwise
   over the batch and vectorizes across it.
   """
-  if axis == 0:
-    out = x[0]
-    for a in range(1, x.shape[0]):
-      out = op(out, x[a])
-    return out[None]
+  if axis >= 0:   # a leading action axis (after any state axes)
+    lead = (slice(None),) * axis
+    out = x[lead + (0,)]
+    for a in range(1, x.shape[axis]):
+      out = op(out, x[lead + (a,)])
+    return jnp.expand_dims(out, axis)
   return (jnp.sum if op is jnp.add else jnp.max)(x, axis=axis, keepdims=True)
 
 
@@ -118,8 +119,9 @@ def npg_update(logp, payoffs, tau, eta, *, axis: int = -1,
     logp, payoffs: tuples of per-agent arrays of equal shapes.
     tau, eta: scalars, or arrays broadcasting against ``logp[i]`` (batch axes
       trailing when ``axis == 0``).
-    axis: the action axis (static): ``-1`` (one game, or batch axes leading) or
-      ``0`` (batch axes trailing).
+    axis: the action axis (static): ``-1`` (one game, or batch axes leading),
+      or ``0`` (batch axes trailing), or ``1`` (a Markov game's batch-last
+      ``(S, A_i, *batch)`` policies).
     with_probs: also return the new probabilities, from the same exponentials
       as the log-sum-exp (one ``exp`` per action and step).
 

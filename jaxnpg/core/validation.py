@@ -216,7 +216,8 @@ def inputs_ok(tau, eta, tol, logp, *, action_axis: int):
   discount outside ``[0, 1)`` fails here too), ``tol`` (if given) finite and
   ``> 0``, and every agent's policy free of NaN and ``+inf`` and on the simplex
   within :func:`simplex_atol`. ``action_axis`` is ``0`` for batch-last policies
-  ``(A_i, *batch)`` and ``-1`` for one game's (every axis is reduced).
+  ``(A_i, *batch)``, ``1`` for a Markov game's batch-last ``(S, A_i, *batch)``
+  and ``-1`` for one game's (every axis is reduced).
   """
   ok = jnp.isfinite(tau) & (tau >= 0) & jnp.isfinite(eta) & (eta > 0)
   if tol is not None:
@@ -225,8 +226,10 @@ def inputs_ok(tau, eta, tol, logp, *, action_axis: int):
     bad = jnp.isnan(lp) | jnp.isposinf(lp)
     off = jnp.abs(jnp.sum(jnp.exp(lp), axis=action_axis) - 1) > simplex_atol(
         lp.dtype)
-    if action_axis == 0:
-      ok = ok & ~jnp.any(bad, axis=0) & ~off
+    if action_axis >= 0:   # (state axes, actions, *batch)
+      lead = tuple(range(action_axis))
+      ok = (ok & ~jnp.any(bad, axis=lead + (action_axis,))
+            & ~jnp.any(off, axis=lead))
     else:
       ok = ok & ~jnp.any(bad) & ~jnp.any(off)
   return ok

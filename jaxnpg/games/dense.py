@@ -344,6 +344,7 @@ class DenseBatchLast:
   action_axis = 0
   batch_last = True
   step_scale = 1.0
+  cell_weight = 1
 
   def __init__(self, rewards, num_agents: int, one=None):
     self.rewards = rewards

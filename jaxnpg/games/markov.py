@@ -50,17 +50,23 @@ from jaxnpg.games.markov_eval import (
   policy_iteration,
   value_gap,
 )
+from jaxnpg.games.markov_last import (
+  BEST_RESPONSE_MAX_ITERS,
+  BEST_RESPONSE_TOL_EPS,
+  DISCOUNT_MARGIN_EPS,
+  MarkovBatchLast,
+  fits_batch_last,
+)
 
 CONVENTIONS = ("soft", "logit")
 
-#: Most policy-iteration steps a best response takes. On random games of the
-#: paper's sizes and smaller (gamma up to 0.99, tau from 0 to 10, random starts)
-#: it stopped on tolerance after at most 4.
-BEST_RESPONSE_MAX_ITERS = 50
-
-#: Policy iteration stops when the Bellman residual is at most this many machine
-#: epsilons times the value scale ``(max|r| + tau log A) / (1 - gamma)``.
-BEST_RESPONSE_TOL_EPS = 16.0
+# BEST_RESPONSE_MAX_ITERS: most policy-iteration steps a best response takes.
+# On random games of the paper's sizes and smaller (gamma up to 0.99, tau from 0
+# to 10, random starts) it stopped on tolerance after at most 4.
+# BEST_RESPONSE_TOL_EPS: policy iteration stops when the Bellman residual is at
+# most this many machine epsilons times the value scale
+# ``(max|r| + tau log A) / (1 - gamma)``. (Both live in markov_last, which the
+# batch-last path shares.)
 
 
 
@@ -106,10 +112,10 @@ def _check_simplex(arr, name, tol, what, dtype):
         f"more than the tolerance {tol:g} allowed in {np.dtype(dtype).name}.")
 
 
-# Smallest 1 - gamma a dtype resolves, in units of its eps: values scale like
-# 1 / (1 - gamma), so below this the exact evaluation loses every digit of the
-# gaps (float32 at gamma = 0.999999 gives gaps of 1e5 on [0, 1] rewards).
-DISCOUNT_MARGIN_EPS = 1024
+# DISCOUNT_MARGIN_EPS (from markov_last): smallest 1 - gamma a dtype resolves,
+# in units of its eps: values scale like 1 / (1 - gamma), so below this the
+# exact evaluation loses every digit of the gaps (float32 at gamma = 0.999999
+# gives gaps of 1e5 on [0, 1] rewards).
 
 
 def _check_discount(discount, dtype=None):
@@ -334,6 +340,25 @@ class MarkovGame(_protocol.Game):
                                                   keepdims=True)
     game.initial = game.initial / jnp.sum(game.initial, axis=-1, keepdims=True)
     return game
+
+  #: Whether :meth:`loop_form` may be the batch-last form; a subclass that
+  #: defines its own ``payoffs`` declares False (set for it, as for dense games).
+  batch_last_form: bool = True
+
+  def __init_subclass__(cls, **kwargs):
+    super().__init_subclass__(**kwargs)
+    if "payoffs" in vars(cls) and "batch_last_form" not in vars(cls):
+      cls.batch_last_form = False
+
+  def loop_form(self):
+    """The batch-last form (:class:`jaxnpg.games.markov_last.MarkovBatchLast`)
+    when the game is small (``S <= 16`` and ``n * prod(A) <= 4096``), else the
+    game itself (batched by plain vmap)."""
+    if self.batch_last_form and fits_batch_last(self.num_states,
+                                                self.num_actions):
+      return MarkovBatchLast(self.rewards, self.transitions, self.discount,
+                             self.initial, self.num_agents, self.convention)
+    return self
 
   # --- evaluation -----------------------------------------------------------
 

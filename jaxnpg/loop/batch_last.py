@@ -15,7 +15,8 @@ AMD EPYC, ``benchmarks/paths.py``):
 
 * accelerators: one loop over the whole batch;
 * CPU, inside the caller's program: the batch is cut along its last axis into
-  *blocks* of about ``BLOCK_CELLS`` cells run one after another (``lax.map``), so
+  *blocks* of about ``BLOCK_CELLS`` cells (each cell counted ``cell_weight``
+  times: a Markov game's weighs more than a dense one's) run one after another (``lax.map``), so
   each step's working set stays in the core's caches;
 * CPU, a batch of at least ``MIN_THREADED_CELLS`` cells (the default for
   ``jax.vmap(jaxnpg.run)``): XLA:CPU runs such a loop on one core, so the batch
@@ -134,11 +135,18 @@ def _cells(treedef, leaves, algorithm):
   return batch_of(form, tau, eta, logp, tol, state, algorithm)
 
 
+def _weight(treedef, leaves) -> int:
+  """The form's ``cell_weight``: dense cells one of its cells counts as."""
+  form = jax.tree_util.tree_unflatten(treedef, leaves)[0]
+  return max(1, int(form.cell_weight))
+
+
 def _blocked(run, treedef, leaves, algorithm):
   """``run(*leaves)`` in blocks of about ``BLOCK_CELLS`` cells (``lax.map``)."""
   batch = _cells(treedef, leaves, algorithm)
   size = batch[-1]
-  per_block = max(1, BLOCK_CELLS // max(1, math.prod(batch[:-1])))
+  per_block = max(1, BLOCK_CELLS // max(1, math.prod(batch[:-1])
+                                       * _weight(treedef, leaves)))
   if size <= per_block:
     return run(*leaves)
   along = _along_last(leaves, size)
@@ -200,7 +208,8 @@ def _threaded(treedef, leaves, statics):
   batch = _cells(treedef, leaves, statics.algorithm)
   _remember_key_impls(leaves)
   size = batch[-1]
-  parts = max(1, min(cores(), size, math.prod(batch) // BLOCK_CELLS))
+  parts = max(1, min(cores(), size, math.prod(batch)
+                     * _weight(treedef, leaves) // BLOCK_CELLS))
   per = -(-size // parts)
   along = _along_last(leaves, size)
   program = _part_program(treedef, tuple(
@@ -314,7 +323,8 @@ def loop_fn(treedef, statics: LoopStatics, threads: bool):
     batch = _cells(treedef, leaves, algorithm)
     if not batch:
       return run(*leaves)
-    if threads and cores() > 1 and math.prod(batch) >= MIN_THREADED_CELLS:
+    weighted = math.prod(batch) * _weight(treedef, leaves)
+    if threads and cores() > 1 and weighted >= MIN_THREADED_CELLS:
       return _threaded(treedef, leaves, statics)
     return _blocked(run, treedef, leaves, algorithm)
 

@@ -113,7 +113,8 @@ def batch_of(form, tau, eta, logp, tol, state=None, algorithm=None):
   if state is not None:
     logp = algorithm.policy(state)
   shapes = [form.batch_shape, jnp.shape(tau), jnp.shape(eta)]
-  shapes += [jnp.shape(lp)[1:] for lp in logp]
+  shapes += [jnp.shape(lp)[len(s):]
+             for lp, s in zip(logp, form.policy_shapes)]
   if tol is not None:
     shapes.append(jnp.shape(tol))
   return jnp.broadcast_shapes(*shapes)
@@ -148,7 +149,8 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
   logp = tuple(jnp.asarray(lp, dtype) for lp in logp)
   if form.batch_last:  # the carried policy takes the full (broadcast) batch
     batch = batch_of(form, tau, eta, logp, tol, state, algorithm)
-    logp = tuple(jnp.broadcast_to(lp, lp.shape[:1] + batch) for lp in logp)
+    logp = tuple(jnp.broadcast_to(lp, lp.shape[:len(s)] + batch)
+                 for lp, s in zip(logp, form.policy_shapes))
   else:
     batch = ()
   form = form.loop_ready()
