@@ -83,6 +83,7 @@ from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
 from jaxnpg.sweeps.store import load_sweep
 from jaxnpg.theory.jacobian import local_rate
 from jaxnpg.theory.logit import QREResult, qre
+from jaxnpg.theory.qre_status import QREStatus
 from jaxnpg.viz.kinds import plot
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "Game",
     "NormalFormGame",
     "QREResult",
+    "QREStatus",
     "RunResult",
     "SolveResult",
     "SweepConfig",
