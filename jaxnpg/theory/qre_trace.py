@@ -55,9 +55,10 @@ _PATH_TOL_EXPONENT = 0.45
 _MAX_CHORD = 6
 _COS_MIN, _GROW, _GROW_ITS, _GROW_COS, _MIN_STEP = 0.95, 1.5, 4, 0.99, 1e-9
 _MAX_DIST, _GROW_DIST = 0.3, 0.1
-# Branch switching: the logit bonus (times the dtype's eps**0.25: 1.2e-4 in
-# float64, 1.9e-2 in float32) and how long it stays on (times the step's length).
-_BUMP, _BUMP_SPAN = 1.0, 2.0
+# Branch switching: the logit bonus (times the corrector's tolerance: 1.8e-7 in
+# float64, about Gambit's 1e-7; 1.5e-3 in float32) and how long it stays on
+# (times the length of the step that passed the branch point).
+_BUMP, _BUMP_SPAN, _GIVE_UP = 2.0, 2.0, 1e-6
 
 BRANCH_RULES = ("gambit", "continue")
 
@@ -84,6 +85,8 @@ class TraceState(NamedTuple):
     switching: ``()`` a branch switch is under way and not yet confirmed.
     slack: ``()`` extra corrector distance allowed on the next step (the
       curve moves when the bonus goes on or off).
+    zb, tb, jb, sb, lb: ``z, t, jz, sign, logdet`` at the last point before the
+      branch point being switched at (where a given-up switch restarts).
   """
   z: jax.Array
   t: jax.Array
@@ -107,6 +110,11 @@ class TraceState(NamedTuple):
   pert_left: jax.Array
   switching: jax.Array
   slack: jax.Array
+  zb: jax.Array
+  tb: jax.Array
+  jb: jax.Array
+  sb: jax.Array
+  lb: jax.Array
 
 
 def residual_map(game, layout: Layout):
@@ -144,7 +152,7 @@ class Tracer:
     self.max_events = max_events
     eps = float(np.finfo(self.dtype).eps)
     self.path_tol = eps ** _PATH_TOL_EXPONENT
-    self.delta = _BUMP * eps ** 0.25
+    self.delta = _BUMP * self.path_tol
     self.h_fn = residual_map(game, self.layout)
     self.jac = jax.jacfwd(self.h_fn)
     self.e_last = jnp.zeros((n + 1,), self.dtype).at[n].set(1.0)
@@ -200,7 +208,8 @@ class Tracer:
         folds_at=jnp.zeros((num_t,), jnp.int32),
         bifs_at=jnp.zeros((num_t,), jnp.int32), failed=jnp.asarray(False),
         pert=jnp.zeros((), dt), pert_left=jnp.zeros((), dt),
-        switching=jnp.asarray(False), slack=jnp.zeros((), dt))
+        switching=jnp.asarray(False), slack=jnp.zeros((), dt),
+        zb=z0, tb=t0, jb=j0, sb=sign0, lb=logdet0)
 
   def running(self, s: TraceState):
     """Whether the trace still has a requested lambda to reach."""
@@ -208,14 +217,14 @@ class Tracer:
 
   def attempt(self, s: TraceState, max_step) -> TraceState:
     """One predictor-corrector attempt: accepted, or rejected with a smaller step."""
-    n = self.n
     zp = s.z + s.h * s.t
     w, ok, its = self.corrector(zp, s.t, s.jz, s.pert)
     dist = jnp.linalg.norm(w - zp)
     jw = self.jac(w)
     t_new, sign_w, logdet_w = self.tangent(jw, s.t)
     cos = s.t @ t_new
-    good = (ok & (cos >= _COS_MIN) & (dist <= _MAX_DIST * s.h + s.slack)
+    good = (ok & ((cos >= _COS_MIN) | (s.slack > 0))
+            & (dist <= _MAX_DIST * s.h + s.slack)
             & jnp.all(jnp.isfinite(t_new)) & jnp.all(jnp.isfinite(jw))
             & jnp.isfinite(logdet_w))
     flip = good & (sign_w != s.sign)
@@ -226,9 +235,24 @@ class Tracer:
       accept = good & ~start & ~redo
       new_bif = start
     else:
-      start = redo = jnp.asarray(False)
-      accept = good
-      new_bif = flip
+      start = jnp.asarray(False)
+      accept, new_bif = good, flip
+    easy = (its <= _GROW_ITS) & (cos > _GROW_COS) & (dist <= _GROW_DIST * s.h)
+    h_next = jnp.where(accept, jnp.where(easy, jnp.minimum(s.h * _GROW, max_step),
+                                         s.h), 0.5 * s.h)
+    s = self._record(s, w, t_new, sign_w, logdet_w, accept, new_bif)
+    pick = lambda new, old: jnp.where(accept, new, old)
+    moved = s._replace(
+        z=pick(w, s.z), t=pick(t_new, s.t), jz=pick(jw, s.jz),
+        sign=pick(sign_w, s.sign), logdet=pick(logdet_w, s.logdet), h=h_next,
+        attempts=s.attempts + 1, steps=s.steps + accept.astype(jnp.int32))
+    if not self.gambit:
+      return moved._replace(failed=h_next < _MIN_STEP)
+    return self._switch(s, moved, accept, start, flip, perturbing)
+
+  def _record(self, s: TraceState, w, t_new, sign_w, logdet_w, accept, new_bif):
+    """Events of the step ``s.z -> w`` and crossings of the requested lambdas."""
+    n, e = self.n, self.max_events
     # The branch point's lambda, where det [J; t^T] vanishes (linear in s).
     m = jnp.maximum(s.logdet, logdet_w)
     d0, d1 = s.sign * jnp.exp(s.logdet - m), sign_w * jnp.exp(logdet_w - m)
@@ -238,43 +262,47 @@ class Tracer:
     a, b = s.t[n], t_new[n]
     fold = accept & (a * b < 0)
     lam_f = s.z[n] + 0.5 * a * (-a * s.h / jnp.where(b != a, b - a, 1.0))
-    e = self.max_events
-    bif_lam = s.bif_lam.at[jnp.where(new_bif, s.num_bifs, e)].set(lam_b,
-                                                                 mode="drop")
-    fold_lam = s.fold_lam.at[jnp.where(fold, s.num_folds, e)].set(lam_f,
-                                                                  mode="drop")
     num_bifs = s.num_bifs + new_bif.astype(jnp.int32)
-    num_folds = s.num_folds + fold.astype(jnp.int32)
-    # Crossings of the requested lambdas, and the events passed before each.
     lam_t = self.lam_t
     cross = accept & (s.z[n] < lam_t) & (w[n] >= lam_t) & ~s.found
     folds_at = s.num_folds + (fold & (b > 0)).astype(jnp.int32)
     bifs_at = num_bifs - (new_bif & accept & (lam_b >= lam_t)).astype(jnp.int32)
-    easy = (its <= _GROW_ITS) & (cos > _GROW_COS) & (dist <= _GROW_DIST * s.h)
-    h_next = jnp.where(accept, jnp.where(easy, jnp.minimum(s.h * _GROW, max_step),
-                                         s.h), 0.5 * s.h)
-    # The bonus: on at a new branch point, off after _BUMP_SPAN times its step.
-    left = s.pert_left - jnp.where(accept, s.h, 0.0)
+    expand = cross[:, None]
+    return s._replace(
+        num_folds=s.num_folds + fold.astype(jnp.int32), num_bifs=num_bifs,
+        fold_lam=s.fold_lam.at[jnp.where(fold, s.num_folds, e)].set(
+            lam_f, mode="drop"),
+        bif_lam=s.bif_lam.at[jnp.where(new_bif, s.num_bifs, e)].set(
+            lam_b, mode="drop"),
+        found=s.found | cross, zlo=jnp.where(expand, s.z, s.zlo),
+        zhi=jnp.where(expand, w, s.zhi),
+        folds_at=jnp.where(cross, folds_at, s.folds_at),
+        bifs_at=jnp.where(cross, bifs_at, s.bifs_at))
+
+  def _switch(self, s: TraceState, moved: TraceState, accept, start, flip,
+              perturbing) -> TraceState:
+    """The bonus of ``branch="gambit"``: on at a new branch point (the last point
+    before it kept), off after ``_BUMP_SPAN`` times the detecting step; given up
+    when the step collapses while it is on: then the trace goes back to the kept
+    point and passes the branch point as ``branch="continue"`` does."""
+    h_detect = s.pert_left / _BUMP_SPAN
+    give_up = perturbing & ~accept & (moved.h < _GIVE_UP * h_detect)
+    left = jnp.where(give_up, 0.0, s.pert_left - jnp.where(accept, s.h, 0.0))
     pert = jnp.where(start, self.delta, jnp.where(left <= 0, 0.0, s.pert))
     off = accept & perturbing & (pert == 0)
-    slack = jnp.where(start | off, _MAX_DIST * s.h,
-                      jnp.where(accept, 0.0, s.slack))
-    pert_left = jnp.where(start, _BUMP_SPAN * s.h, jnp.maximum(left, 0.0))
-    switching = jnp.where(start, True,
-                          s.switching & ~(accept & ~perturbing & ~flip))
-    pick = lambda new, old: jnp.where(accept, new, old)
-    expand = cross[:, None]
-    return TraceState(
-        z=pick(w, s.z), t=pick(t_new, s.t), jz=pick(jw, s.jz),
-        sign=pick(sign_w, s.sign), logdet=pick(logdet_w, s.logdet), h=h_next,
-        attempts=s.attempts + 1, steps=s.steps + accept.astype(jnp.int32),
-        num_folds=num_folds, num_bifs=num_bifs, fold_lam=fold_lam,
-        bif_lam=bif_lam, found=s.found | cross,
-        zlo=jnp.where(expand, s.z, s.zlo), zhi=jnp.where(expand, w, s.zhi),
-        folds_at=jnp.where(cross, folds_at, s.folds_at),
-        bifs_at=jnp.where(cross, bifs_at, s.bifs_at),
-        failed=h_next < _MIN_STEP, pert=pert, pert_left=pert_left,
-        switching=switching, slack=slack)
+    keep = lambda new, old: jnp.where(start, new, old)
+    back = lambda kept, cur: jnp.where(give_up, kept, cur)
+    return moved._replace(
+        z=back(s.zb, moved.z), t=back(s.tb, moved.t), jz=back(s.jb, moved.jz),
+        sign=back(s.sb, moved.sign), logdet=back(s.lb, moved.logdet),
+        h=jnp.where(give_up, h_detect, moved.h),
+        failed=~give_up & (moved.h < _MIN_STEP), pert=pert,
+        pert_left=jnp.where(start, _BUMP_SPAN * s.h, jnp.maximum(left, 0.0)),
+        switching=start | (s.switching & ~(accept & ~perturbing & ~flip)),
+        slack=jnp.where(start | off, _MAX_DIST * s.h,
+                        jnp.where(accept | give_up, 0.0, s.slack)),
+        zb=keep(s.z, s.zb), tb=keep(s.t, s.tb), jb=keep(s.jz, s.jb),
+        sb=keep(s.sign, s.sb), lb=keep(s.logdet, s.lb))
 
 
 def advance(tracer: Tracer, s: TraceState, max_step, limit) -> TraceState:
