@@ -266,14 +266,17 @@ class Tracer:
     lam_t = self.lam_t
     cross = accept & (s.z[n] < lam_t) & (w[n] >= lam_t) & ~s.found
     folds_at = s.num_folds + (fold & (b > 0)).astype(jnp.int32)
-    bifs_at = num_bifs - (new_bif & accept & (lam_b >= lam_t)).astype(jnp.int32)
+    # Branch points passed before each crossing: by their lambdas (a switch
+    # retraces the step that found one, and can cross a lambda below it).
+    bif_lam = s.bif_lam.at[jnp.where(new_bif, s.num_bifs, e)].set(lam_b, mode="drop")
+    bifs_at = num_bifs - jnp.sum(bif_lam[None, :] >= lam_t[:, None], axis=1,
+                                 dtype=jnp.int32)
     expand = cross[:, None]
     return s._replace(
         num_folds=s.num_folds + fold.astype(jnp.int32), num_bifs=num_bifs,
         fold_lam=s.fold_lam.at[jnp.where(fold, s.num_folds, e)].set(
             lam_f, mode="drop"),
-        bif_lam=s.bif_lam.at[jnp.where(new_bif, s.num_bifs, e)].set(
-            lam_b, mode="drop"),
+        bif_lam=bif_lam,
         found=s.found | cross, zlo=jnp.where(expand, s.z, s.zlo),
         zhi=jnp.where(expand, w, s.zhi),
         folds_at=jnp.where(cross, folds_at, s.folds_at),
