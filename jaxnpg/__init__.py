@@ -84,6 +84,7 @@ from jaxnpg.sweeps.store import load_sweep
 from jaxnpg.theory.jacobian import local_rate
 from jaxnpg.theory.logit import QREResult, qre
 from jaxnpg.theory.qre_batch import qre_batch
+from jaxnpg.theory.qre_estimate import LogitEstimate, logit_estimate
 from jaxnpg.theory.qre_status import QREStatus
 from jaxnpg.viz.kinds import plot
 
@@ -122,6 +123,8 @@ __all__ = [
     "policy_from_probs",
     "qre",
     "qre_batch",
+    "LogitEstimate",
+    "logit_estimate",
     "qre_gap",
     "qre_gap_per_agent",
     "ReachedEquilibria",
