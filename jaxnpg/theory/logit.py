@@ -69,7 +69,9 @@ class QREResult(NamedTuple):
     logp: the equilibrium, ``logp[i].shape == tau.shape + (A_i,)``.
     tau: the requested ``tau`` (``lambda = 1/tau`` exactly), any shape.
     residual: ``max_i ||log pi_i - log pi_i^*||_inf`` at the result (``pi_i^*`` the
-      soft best response), shaped like ``tau``; linear in the error.
+      soft best response), shaped like ``tau``; linear in the error. Measured
+      whatever the status (after ``MAX_STEPS`` or ``STEP_FAILED`` the point is
+      Newton's at the requested lambda from the trace's last point).
     qre_gap: QRE-gap (eq. 4) at the result, shaped like ``tau``.
     status: int32 :class:`jaxnpg.QREStatus` code per ``tau``.
     converged: bool per ``tau``: the point solves the fixed point at
@@ -83,7 +85,9 @@ class QREResult(NamedTuple):
     turning_point_lambdas: ``(E,)`` the lambdas of the folds of the whole trace,
       in trace order (NaN padded); the first ``num_turning_points`` of them
       precede each ``tau``.
-    bifurcation_lambdas: ``(E,)`` the same for the branch points.
+    bifurcation_lambdas: ``(E,)`` the same for the branch points (located by
+      linear interpolation of ``det [J; t^T]`` over the step that passed one:
+      to about 1e-3 in lambda). Events beyond ``E`` are counted, not located.
     num_steps: int32, accepted continuation steps of the whole trace (the same for
       every ``tau`` of one game).
   """
