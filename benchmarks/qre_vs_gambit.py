@@ -4,8 +4,10 @@ Both trace the principal branch of the logit QRE from lambda = 0 and return its 
 crossing of the requested lambda. Measured side by side, in float64:
 
 * random (3, 4, 5) games (rewards uniform on [0, 1]) at each ``--lams`` value:
-  Gambit one game at a time (``--gambit-games`` games), ``jaxnpg.qre`` as one
-  ``jax.jit(jax.vmap(...))`` call on ``--games`` games; per-game wall and CPU time;
+  Gambit one game at a time (``--gambit-games`` games), jaxnpg on ``--games`` games
+  in one call: ``jaxnpg.qre_batch`` (``--solver batch``, the default: the trace in
+  rounds, finished games leave the batch) or ``jax.jit(jax.vmap(jaxnpg.qre))``
+  (``--solver vmap``); per-game wall and CPU time, and the fraction converged;
 * the paper's network zero-sum game (5 agents on a ring, 10 actions each, edge
   matrices uniform on [-1, 1]) at lambda = 10: Gambit on its dense tensor, and
   ``jaxnpg.qre`` on the native ``PolymatrixGame`` and on the same dense tensor.
@@ -27,6 +29,7 @@ Usage:
   python benchmarks/qre_vs_gambit.py                  # about 2-3 minutes on 2 cores
   python benchmarks/qre_vs_gambit.py --no-ring        # skip the ~25-75 s Gambit ring
   python benchmarks/qre_vs_gambit.py --games 4096 --lams 10,50
+  python benchmarks/qre_vs_gambit.py --quick          # 256 games, 32 by Gambit, no ring
 """
 
 from __future__ import annotations
@@ -60,22 +63,34 @@ def parse_args(argv=None):
   p.add_argument("--no-ring", action="store_true",
                  help="skip the 5-agent ring game (Gambit takes 25-75 s on it)")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--solver", choices=("batch", "vmap"), default="batch",
+                 help="jaxnpg.qre_batch (default) or jax.jit(jax.vmap(jaxnpg.qre))")
+  p.add_argument("--quick", action="store_true",
+                 help="256 games, 32 solved by Gambit, 1 repeat, no ring")
   p.add_argument("--out", default=os.path.join(os.path.dirname(__file__),
                                                "results", "qre_vs_gambit.json"))
   args = p.parse_args(argv)
+  if args.quick:
+    args.games, args.gambit_games, args.repeats, args.no_ring = 256, 32, 1, True
   args.lams = [float(x) for x in args.lams.split(",") if x]
   return args
 
 
 def gambit_solve(pygambit, rewards, lam, **steps):
   """Gambit on one dense game: (seconds, cpu seconds, lambda reached, probs)."""
-  g = pygambit.Game.from_arrays(*[rewards[i] for i in range(rewards.shape[0])])
+  is_17 = hasattr(pygambit, "StrategicGame")          # 17.x renamed the class
+  cls = pygambit.StrategicGame if is_17 else pygambit.Game
+  g = cls.from_arrays(*[rewards[i] for i in range(rewards.shape[0])])
   c0, t0 = time.process_time(), time.perf_counter()
   res = pygambit.qre.logit_solve_lambda(g, [lam], **steps)
   wall, cpu = time.perf_counter() - t0, time.process_time() - c0
   q = res[0]
-  probs = [np.array([float(q.profile[s]) for s in pl.strategies])
-           for pl in g.players]
+  if is_17:                                             # labels
+    probs = [np.array([float(q.profile[pl][s]) for s in g.get_strategies(pl)])
+             for pl in g.players]
+  else:
+    probs = [np.array([float(q.profile[s]) for s in pl.strategies])
+             for pl in g.players]
   return wall, cpu, float(q.lam), probs
 
 
@@ -118,7 +133,8 @@ def random_games(args, lam):
   # jaxnpg: the whole batch at the requested lambda (timed), then the Gambit subset
   # at the lambdas Gambit reached (checked).
   games = jaxnpg.NormalFormGame(jnp.asarray(rewards), num_agents=3)
-  solve = jax.jit(jax.vmap(jaxnpg.qre))
+  solve = (jax.jit(jax.vmap(jaxnpg.qre)) if args.solver == "vmap"
+           else jaxnpg.qre_batch)
   taus = jnp.full((args.games,), 1.0 / lam)
   timing = _common.time_call(lambda: jax.block_until_ready(solve(games, taus)),
                              args.repeats)
@@ -161,7 +177,10 @@ def random_games(args, lam):
       "max_abs_prob_diff_after_gambit_small_steps_on_those": (
           max(refined) if refined else None),
       "jaxnpg_residual_max": float(np.max(np.asarray(chk.residual[:ng]))),
+      "solver": args.solver,
       "converged": int(np.sum(np.asarray(out.converged))),
+      "converged_fraction": float(np.mean(np.asarray(out.converged))),
+      "bifurcation_games": int(np.sum(np.asarray(out.num_bifurcations) > 0)),
       "turning_point_games": int(np.sum(np.asarray(out.num_turning_points) > 0)),
       "steps_median": float(np.median(np.asarray(out.num_steps))),
       "steps_max": int(np.max(np.asarray(out.num_steps))),
@@ -215,21 +234,25 @@ def main():
     ring = [] if args.no_ring else ring_game(args)
   headers = ["case", "Gambit ms/game (CPU)", "jaxnpg ms/game (CPU)",
              "speedup wall", "speedup CPU", "max |dp|", "max Gambit resid.",
-             "folded"]
+             "folded", "converged"]
   rows = [[r["case"],
            f"{r['gambit_ms_per_game']:.2f} ({r['gambit_cpu_ms_per_game']:.2f})",
            f"{r['jaxnpg_ms_per_game_min']:.3f} ({r['jaxnpg_cpu_ms_per_game']:.3f})",
            f"{r['speedup_wall_min']:.1f}x", f"{r['speedup_cpu']:.1f}x",
            f"{r['max_abs_prob_diff']:.1e}", f"{r['gambit_residual_max']:.1e}",
-           f"{r['turning_point_games']}/{r['jaxnpg_games']}"] for r in results]
+           f"{r['turning_point_games']}/{r['jaxnpg_games']}",
+           f"{r['converged_fraction']:.3f}"] for r in results]
   rows += [[r["case"], f"{1e3 * r['gambit_s']:.0f} ({1e3 * r['gambit_cpu_s']:.0f})",
             f"{1e3 * r['jaxnpg_s_min']:.1f} ({1e3 * r['jaxnpg_cpu_s']:.1f})",
             f"{r['speedup_wall_min']:.0f}x", f"{r['speedup_cpu']:.0f}x",
-            f"{r['max_abs_prob_diff']:.1e}", "-", "-"] for r in ring]
+            f"{r['max_abs_prob_diff']:.1e}", "-", "-", "-"] for r in ring]
   print(_common.format_table(headers, rows))
+  print(f"load average (1, 5, 15 min): {os.getloadavg()}")
   payload = {"benchmark": "qre_vs_gambit", **_common.run_header(),
              "machine": _common.machine_info(),
+             "load_average": os.getloadavg(),
              "config": {"games": args.games, "gambit_games": args.gambit_games,
+                        "solver": args.solver,
                         "lams": args.lams, "repeats": args.repeats,
                         "seed": args.seed, "dtype": "float64",
                         "ring": not args.no_ring},

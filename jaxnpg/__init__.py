@@ -83,6 +83,9 @@ from jaxnpg.sweeps.seeding import family_game, init_key, sweep_key
 from jaxnpg.sweeps.store import load_sweep
 from jaxnpg.theory.jacobian import local_rate
 from jaxnpg.theory.logit import QREResult, qre
+from jaxnpg.theory.qre_batch import qre_batch
+from jaxnpg.theory.qre_estimate import LogitEstimate, logit_estimate
+from jaxnpg.theory.qre_status import QREStatus
 from jaxnpg.viz.kinds import plot
 
 __all__ = [
@@ -98,6 +101,7 @@ __all__ = [
     "Game",
     "NormalFormGame",
     "QREResult",
+    "QREStatus",
     "RunResult",
     "SolveResult",
     "SweepConfig",
@@ -118,6 +122,9 @@ __all__ = [
     "plot",
     "policy_from_probs",
     "qre",
+    "qre_batch",
+    "LogitEstimate",
+    "logit_estimate",
     "qre_gap",
     "qre_gap_per_agent",
     "ReachedEquilibria",

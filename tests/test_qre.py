@@ -179,7 +179,7 @@ def test_running_out_of_steps_is_reported_not_raised():
   game = jaxnpg.NormalFormGame(jnp.asarray(rng.uniform(size=(2, 2, 2))))
   taus = jnp.array([10.0, 1.0, 0.01])                # matching pennies' shapes
   out = jaxnpg.qre(game, taus, max_steps=2)
-  assert out.status.tolist()[2] == _qre.QRE_MAX_STEPS
+  assert out.status.tolist()[2] == jaxnpg.QREStatus.MAX_STEPS
   assert not bool(out.converged[2])
   assert bool(jnp.all(jaxnpg.qre(game, taus).converged))
 
@@ -238,3 +238,28 @@ def test_matches_gambit_on_many_games_slow():
     for i in range(3):
       np.testing.assert_allclose(np.exp(np.asarray(again.logp[i][0])), fine[i],
                                  atol=1e-8)
+
+
+def test_qre_batch_equals_vmap(batch):
+  """The batched driver (rounds, finished games dropped) gives vmap(qre)'s answers,
+  statuses and event counts, with small rounds and batches forcing compaction."""
+  rewards, lams, _, out = batch
+  games = jaxnpg.NormalFormGame(jnp.asarray(rewards), num_agents=3)
+  got = jaxnpg.qre_batch(games, jnp.asarray(1.0 / lams), round_steps=3,
+                         min_batch=2, max_batch=4)
+  for a, b in zip(got.logp, out.logp):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-12)
+  for field in ("status", "num_turning_points", "num_bifurcations", "num_steps"):
+    np.testing.assert_array_equal(np.asarray(getattr(got, field)),
+                                  np.asarray(getattr(out, field)))
+  with pytest.raises(ValueError, match="1-D batch"):
+    jaxnpg.qre_batch(jaxnpg.NormalFormGame(jnp.asarray(rewards[0])), 0.5)
+
+
+def test_status_enum_replaces_the_codes():
+  assert [s.name for s in jaxnpg.QREStatus] == [
+      "CONVERGED", "TURNING_POINT", "BIFURCATION", "MAX_STEPS", "STEP_FAILED",
+      "NOT_CONVERGED"]
+  assert _qre.QRE_MAX_STEPS == jaxnpg.QREStatus.MAX_STEPS
+  assert all(s.description for s in jaxnpg.QREStatus)
+  assert [s.converged for s in jaxnpg.QREStatus] == [True] * 3 + [False] * 3

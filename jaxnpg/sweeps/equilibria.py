@@ -101,10 +101,14 @@ def reached_equilibria(result: SweepResult, game=None, *, tol: float = 0.05,
     >>> eq.pure_ne[0].tolist()           # BoS has two pure equilibria ...
     [[0, 0], [1, 1]]
     >>> eq.nearest[0, :, 0].tolist(), eq.principal[0, :, 0].tolist()
-    ([-1, -1], [True, True])
+    ([-1, -1], [False, True])
 
-    From the uniform start both cells follow the principal branch (the mixed
-    QRE) and reach neither pure equilibrium.
+    From the uniform start both cells stay on the symmetric solution curve (the
+    mixed QRE) and reach neither pure equilibrium. At ``tau = 4`` (lambda 0.25)
+    that is the principal branch; at ``tau = 0.01`` it is not: the principal
+    branch (Gambit's, and :func:`jaxnpg.qre`'s) leaves the symmetric curve at the
+    pitchfork near lambda = 0.81 for the arm of the ``(0, 0)`` equilibrium
+    (status ``jaxnpg.QREStatus.BIFURCATION``).
   """
   if result.final_logp is None:
     raise ValueError("This sweep kept no final policies (run it with "
