@@ -78,6 +78,7 @@ def test_network_run_and_header(tmp_path, capsys):
          "10, 10)" in spec("--family", "network_zero_sum")[3]
 
 
+@pytest.mark.slow   # a Markov run through the CLI: ~20 s (`pytest -m slow`)
 def test_markov_states_and_discount_in_the_header(tmp_path, capsys):
   out = tmp_path / "mk"
   captured = run_ok(capsys, ["run", "--family", "markov", "--actions", "2,2",
@@ -88,6 +89,7 @@ def test_markov_states_and_discount_in_the_header(tmp_path, capsys):
       spec("--family", "markov")[3]
 
 
+@pytest.mark.slow   # a Markov sweep through the CLI: ~20 s (`pytest -m slow`)
 def test_markov_options_in_a_sweep(tmp_path, capsys):
   out = tmp_path / "sw"
   captured = run_ok(capsys, ["sweep", "--family", "markov", "--actions", "2,2",

@@ -315,6 +315,7 @@ def test_stage_games_constructor():
   assert game.convention == "logit" and game.num_states == 3
 
 
+@pytest.mark.slow   # ~35 s; the batch-last Markov tests cover vmap(run) (`pytest -m slow`)
 def test_family_vmap_run_and_robustness():
   """Batched games from the registered family: jit(vmap(run)) against a per-game
   loop of single steps (the loop reuses test_against_reference's f32 compile)."""

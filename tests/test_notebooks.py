@@ -13,7 +13,15 @@ NOTEBOOKS = sorted(
     (pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# The quickstart runs by default; the others (20-50 s each at reduced size, the
+# suite's largest single costs after the paper's figures) are `slow`:
+# `pytest -m slow tests/test_notebooks.py` runs all five.
+DEFAULT_NOTEBOOKS = ("quickstart.ipynb",)
+
+
+@pytest.mark.parametrize("path", [
+    p if p.name in DEFAULT_NOTEBOOKS else pytest.param(p, marks=pytest.mark.slow)
+    for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_notebook_runs(path, tmp_path, monkeypatch):
   monkeypatch.setenv("JAXNPG_QUICK", "1")
   monkeypatch.setenv("JAXNPG_OUT", str(tmp_path))

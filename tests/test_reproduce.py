@@ -20,6 +20,12 @@ from jaxnpg.paper import reproduce as _reproduce
 from jaxnpg.cli import main
 
 
+# The default run checks the main job's figure (Fig. 1, quick, no phase
+# diagram: ~20 s); every figure, the phase diagrams and the committed numbers at
+# full settings are `slow` (about 10 minutes on 2 cores): `pytest -m slow
+# tests/test_reproduce.py`.
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
   out = tmp_path_factory.mktemp("paper")
@@ -29,6 +35,16 @@ def quick(tmp_path_factory):
   return str(out), result
 
 
+@pytest.fixture(scope="module")
+def quick_figure_1(tmp_path_factory):
+  out = tmp_path_factory.mktemp("paper1")
+  with jax.enable_x64(True):
+    result = _reproduce.reproduce(str(out), ("1",), quick=True, phases=False,
+                                  quiet=True, log=lambda s: None)
+  return str(out), result
+
+
+@pytest.mark.slow   # every figure / full settings: minutes; see above
 def test_every_figure_and_phase_diagram_is_written(quick):
   out, result = quick
   for name in ("1", "2a", "2b", "2c"):
@@ -46,8 +62,8 @@ def test_every_figure_and_phase_diagram_is_written(quick):
   assert all(os.path.exists(p) for p in result["files"])
 
 
-def test_figure_1_claims(quick):
-  _, result = quick
+def test_figure_1_claims(quick_figure_1):
+  _, result = quick_figure_1
   k, gaps = result["figures"]["1"]
   # tau = 0 does not converge: the gap stays far from zero over the whole tail.
   assert np.min(gaps[0.0][len(k) // 2:]) > 1e-3
@@ -59,6 +75,7 @@ def test_figure_1_claims(quick):
   assert rates[0] > rates[1] > rates[2]
 
 
+@pytest.mark.slow   # every figure / full settings: minutes; see above
 def test_figure_2ab_claims(quick):
   _, result = quick
   k, qre, ne = result["figures"]["2a"]
@@ -69,6 +86,7 @@ def test_figure_2ab_claims(quick):
   assert ne[5.0][-1] > ne[1.0][-1] > ne[0.5][-1]
 
 
+@pytest.mark.slow   # every figure / full settings: minutes; see above
 def test_figure_2c_claims(quick):
   _, result = quick
   k, gaps = result["figures"]["2c"]
@@ -80,6 +98,7 @@ def test_figure_2c_claims(quick):
   assert rates[0] > rates[1] > rates[2]
 
 
+@pytest.mark.slow   # every figure / full settings: minutes; see above
 def test_phase_diagram_random_claims(quick):
   _, result = quick
   res = result["phases"]["random"]
@@ -137,6 +156,7 @@ def full_figures(tmp_path_factory):
   return str(out)
 
 
+@pytest.mark.slow   # every figure / full settings: minutes; see above
 @pytest.mark.parametrize("name", FIGURE_FILES)
 def test_committed_figure_numbers_are_reproduced(full_figures, name):
   committed, new = _read(COMMITTED, name), _read(full_figures, name)
@@ -146,10 +166,32 @@ def test_committed_figure_numbers_are_reproduced(full_figures, name):
   _assert_curves_match(new["curves"], committed["curves"], name)
 
 
-@pytest.mark.parametrize("name", FIGURE_FILES)
-def test_quick_run_is_the_start_of_the_committed_figure(quick, name):
+@pytest.mark.parametrize("name", FIGURE_FILES[:1])
+def test_quick_run_is_the_start_of_the_committed_figure(quick_figure_1, name):
   """`--quick` runs the same experiment, only shorter: its records at the
-  committed figure's iterations equal the committed numbers."""
+  committed figure's iterations equal the committed numbers (Fig. 1 here; the
+  others in `test_quick_runs_of_every_figure_start_the_committed_ones`)."""
+  out, _ = quick_figure_1
+  committed, short = _read(COMMITTED, name), _read(out, name)
+  same = {k: v for k, v in _experiment(short["settings"]).items()
+          if k not in ("iters", "chunks")}
+  assert same == {k: v for k, v in _experiment(committed["settings"]).items()
+                  if k not in ("iters", "chunks")}, name
+  k_short, k_full = short["iterations"], committed["iterations"]
+  common = sorted(set(k_short) & set(k_full))
+  assert len(common) >= 6 and common[0] == 0, (name, common[:3])
+  pick_short = [k_short.index(k) for k in common]
+  pick_full = [k_full.index(k) for k in common]
+  _assert_curves_match(
+      {t: np.asarray(c)[pick_short] for t, c in short["curves"].items()},
+      {t: np.asarray(c)[pick_full] for t, c in committed["curves"].items()},
+      f"{name} (quick run)")
+
+
+@pytest.mark.slow   # every figure quick: minutes
+@pytest.mark.parametrize("name", FIGURE_FILES)
+def test_quick_runs_of_every_figure_start_the_committed_ones(quick, name):
+  """As above, for every figure."""
   out, _ = quick
   committed, short = _read(COMMITTED, name), _read(out, name)
   same = {k: v for k, v in _experiment(short["settings"]).items()

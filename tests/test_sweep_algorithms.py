@@ -312,6 +312,7 @@ def restore_x64():
   jax.config.update("jax_enable_x64", before)
 
 
+@pytest.mark.slow   # ~25 s; seeds are covered in Python by the cells-equal-runs tests (`pytest -m slow`)
 def test_cli_sweep_sampled_npg_with_seeds(tmp_path, capsys, restore_x64):
   out = tmp_path / "bandit"
   argv = ["sweep", "--actions", "2,2", "--games", "3", "--taus", "0.5,5",

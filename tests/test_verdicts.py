@@ -225,6 +225,7 @@ def test_an_explicit_tolerance_below_the_float32_floor_is_said():
   assert np.max(np.asarray(res.floor)) > 1e-12
 
 
+@pytest.mark.slow   # two 24-game sweeps, one per dtype: ~40 s; the dtype-independent tolerance is also checked per run (`pytest -m slow`)
 def test_float32_and_float64_sweeps_draw_the_same_phase_diagram():
   kw = dict(num_actions=SIZES, num_games=24, taus=np.geomspace(0.1, 100, 7),
             eta_multipliers=[1, 4], num_iters=600, quiet=True)
@@ -255,6 +256,7 @@ def test_family_games_are_the_same_in_both_dtypes():
 # Step rules that are safe by default.
 
 
+@pytest.mark.slow   # a Markov sweep over 8 taus: ~30 s (`pytest -m slow`)
 def test_markov_sweep_with_the_default_step_rule_never_blows_up():
   res = jaxnpg.sweep("markov", num_actions=(2, 2), num_games=4,
                      taus=np.geomspace(1e-2, 1e2, 8), num_iters=300, quiet=True)
@@ -334,6 +336,7 @@ def test_float32_refuses_discounts_it_cannot_resolve(discount):
     jaxnpg.random_markov_game(jax.random.key(0), 2, (2, 2), discount)
 
 
+@pytest.mark.slow   # its own process, a float64 Markov compile: ~15 s (`pytest -m slow`)
 def test_float64_accepts_a_discount_close_to_one():
   # In its own process: late in a full test session, XLA:CPU (jaxlib 0.10.2)
   # has crashed compiling this float64 game (never when run alone).
