@@ -72,7 +72,7 @@ def _unflatten_agents(_, xs):
 
 
 jax.tree_util.register_pytree_node(
-    AgentTuple, lambda t: (tuple(t), None), _unflatten_agents)  # type: ignore[arg-type]
+    AgentTuple, lambda t: (tuple(t), None), _unflatten_agents)
 
 
 def stack(arrays):

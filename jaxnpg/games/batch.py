@@ -52,7 +52,7 @@ def stack_games(games: Sequence[Game]) -> Game:
     if type(g) is not type(first):
       raise ValueError(f"Game {i} is a {type(g).__name__} but game 0 is a "
                        f"{type(first).__name__}; a batch holds one game type.")
-    if jax.tree_util.tree_structure(g) != jax.tree_util.tree_structure(first):
+    if jax.tree_util.tree_structure(g) != jax.tree_util.tree_structure(first):  # type: ignore[operator]
       raise ValueError(f"Game {i} differs from game 0 in its structure "
                        f"(agents, graph, convention, ...): {g!r} vs {first!r}.")
     shapes = [(jnp.shape(x), jnp.result_type(x))

@@ -103,7 +103,8 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
   keys = (jax.random.split(key, len(taus)) if algorithm.uses_key
           else jnp.zeros((len(taus),)))
   init = tuple(jnp.asarray(lp, game.dtype) for lp in init)
-  done, state, ks, records = 0, None, [], {"qre": [], "rel": [], "ne": []}
+  done, state, ks = 0, None, []
+  records: dict[str, list] = {"qre": [], "rel": [], "ne": []}
   while True:
     n = min(per_chunk, num_iters - done)
     res = (first(tau_arr, eta_arr, keys, n) if state is None
@@ -134,9 +135,8 @@ def run_pairs(game, taus, etas, num_iters: int, *, init, record_every: int = 1,
                    tol=t, floor=f, tail=VERDICT_TAIL, num_iters=num_iters,
                    valid=ok)
 
-  v = jax.vmap(judge)(*(jnp.asarray(x, game.dtype)
-                        for x in (qre_all, rel_all, ne_all)),
-                      res.agent_qre_gap, res.tol, res.floor, valid)
+  q, r, g = (jnp.asarray(x, game.dtype) for x in (qre_all, rel_all, ne_all))
+  v = jax.vmap(judge)(q, r, g, res.agent_qre_gap, res.tol, res.floor, valid)
   return Trajectories(its, qre_all, ne_all, logp, status=np.asarray(v.status),
                       tol=np.asarray(res.tol), floor=np.asarray(res.floor),
                       iterations_to_tol=np.asarray(v.iterations_to_tol),

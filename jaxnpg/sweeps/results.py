@@ -163,7 +163,7 @@ class SweepResult:
       raise ValueError(f"`count` must be in [1, {total}], got {count}.")
     options = a.get("family_options") or None
     dtype = a.get("dtype")
-    if dtype == "float64" and not jax.config.jax_enable_x64:
+    if dtype == "float64" and not jax.config.read("jax_enable_x64"):
       dtype = "float32"
     games, _ = jax.vmap(lambda i: family_game(
         a["family"], int(a["seed"]), i, tuple(a["num_actions"]), options,

@@ -108,14 +108,14 @@ def qre_batch(games, tau, *, max_steps: int = 2000, first_step: float = 0.1,
     tau = jnp.broadcast_to(tau, (num,) + tau.shape)
   static = {"branch": branch, "max_events": max_events}
   state = _init(games, tau, jnp.asarray(first_step, dtype), **static)
-  max_step = jnp.asarray(max_step, dtype)
+  max_h = jnp.asarray(max_step, dtype)
   active = np.arange(num)
   while active.size:
     still = []
     for chunk in np.array_split(active, -(-active.size // max_batch)):
       size = min(num, max(min_batch, 1 << int(np.ceil(np.log2(chunk.size)))))
       idx = np.concatenate([chunk, np.full(size - chunk.size, chunk[-1])])
-      state, running = _round(games, tau, state, jnp.asarray(idx), max_step,
+      state, running = _round(games, tau, state, jnp.asarray(idx), max_h,
                               jnp.int32(max_steps), jnp.int32(round_steps),
                               **static)
       still.append(chunk[np.asarray(running)[chunk]])

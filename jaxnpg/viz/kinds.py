@@ -6,6 +6,7 @@ can show, change or save them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jaxnpg.loop.iterate import RunResult
@@ -13,14 +14,14 @@ from jaxnpg.sweeps.atlas import AtlasResult
 from jaxnpg.sweeps.results import SweepResult
 from jaxnpg.viz import atlas_plots, curves, sweep_plots
 
-SWEEP_KINDS = {
+SWEEP_KINDS: dict[str, Callable[..., Any]] = {
     "converged_fraction": sweep_plots.plot_converged_fraction,
     "converged_heatmap": sweep_plots.plot_converged_heatmap,
     "linear_rate": sweep_plots.plot_linear_rate,
     "ne_gap": sweep_plots.plot_ne_gap,
     "qre_trajectories": sweep_plots.plot_sweep_trajectories,
 }
-ATLAS_KINDS = {
+ATLAS_KINDS: dict[str, Callable[..., Any]] = {
     "regimes": atlas_plots.plot_regime_map,
     "exponent": atlas_plots.plot_exponent_map,
 }
