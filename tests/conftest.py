@@ -7,6 +7,7 @@ get the dtype of the active mode.
 """
 
 import os
+import pathlib
 import sys
 import zlib
 
@@ -14,8 +15,12 @@ import jax
 import numpy as np
 import pytest
 
-# Make ``import reference`` work however pytest was invoked.
-sys.path.insert(0, os.path.dirname(__file__))
+# The tests mirror jaxnpg's subpackages (tests/core, tests/games, ...); the shared
+# helpers (reference, markov_reference, gambit_compat, structured_games, data/)
+# stay here. Make ``import reference`` work however pytest was invoked.
+TESTS = pathlib.Path(__file__).resolve().parent
+REPO = TESTS.parent
+sys.path.insert(0, str(TESTS))
 
 # pytest-xdist already runs one worker per core: jaxnpg's own host threads (one
 # part of a batch per core) would only oversubscribe the cores. The tests of the

@@ -1,4 +1,4 @@
-"""Hand-built structured games for the QRE solver's tests (tests/test_qre_structured.py).
+"""Hand-built structured games for the QRE solver's tests (tests/theory/test_qre_structured.py).
 
 Each is ``name -> rewards`` (agent axis first, float64), the games a researcher
 studies and on which the logit branch is not generic: symmetric games (branch

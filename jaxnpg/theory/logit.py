@@ -29,7 +29,7 @@ to ~1e-14, except where Gambit's default steps (``first_step=0.03``,
 ``max_accel=1.1``) stop its corrector near a residual of 1e-7, or step over the top
 of a fold that barely exceeds the requested lambda and so return a later crossing;
 with ``first_step=0.003, max_accel=1`` Gambit then agrees with this solver (about 2
-in 1000 (game, lambda) pairs; see ``tests/test_qre.py``).
+in 1000 (game, lambda) pairs; see ``tests/theory/test_qre.py``).
 """
 
 from __future__ import annotations

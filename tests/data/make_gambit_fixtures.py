@@ -5,7 +5,7 @@ Run from the repository root (needs pygambit, any of 16.x or >= 17):
     python tests/data/make_gambit_fixtures.py
 
 The tests compare ``jaxnpg.qre`` (and NPG's limit) with these stored answers on every
-run, with or without pygambit (tests/test_core_gambit.py), and, where pygambit is
+run, with or without pygambit (tests/theory/test_core_gambit.py), and, where pygambit is
 installed, recompute them live and check that Gambit still gives the same answers.
 
 Each case stores the games' payoffs (float64, written exactly), the lambdas asked
@@ -47,12 +47,12 @@ def case_specs():
       "random_345_npg": (
           "3 random (3, 4, 5) games, uniform [0, 1] rewards "
           "(numpy default_rng(0)), tau = 1, 0.5, 0.2, 0.1: NPG converges to "
-          "these QREs (tests/test_core_gambit.py)",
+          "these QREs (tests/theory/test_core_gambit.py)",
           np.random.default_rng(0).uniform(size=(3, 3, 3, 4, 5)),
           [1.0, 2.0, 5.0, 10.0]),
       "random_345_branch": (
           "10 random (3, 4, 5) games (numpy default_rng(18)), lambda up to 50; "
-          "four branches fold before lambda = 50 (the batch of tests/test_qre.py)",
+          "four branches fold before lambda = 50 (the batch of tests/theory/test_qre.py)",
           np.random.default_rng(18).uniform(size=(10, 3, 3, 4, 5)),
           [1.0, 5.0, 10.0, 20.0, 35.0, 50.0]),
       "ring_4x3": (

@@ -17,8 +17,9 @@ import pytest
 import jaxnpg
 import reference as ref
 import structured_games
+from conftest import TESTS
 
-FIXTURE = pathlib.Path(__file__).parent / "data" / "gambit_structured.json"
+FIXTURE = TESTS / "data" / "gambit_structured.json"
 STORED = json.loads(FIXTURE.read_text())["cases"]
 NAMES = sorted(structured_games.games())
 S = jaxnpg.QREStatus

@@ -20,8 +20,9 @@ import pytest
 import gambit_compat
 import jaxnpg
 from jaxnpg import cli
+from conftest import TESTS
 
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = TESTS / "data"
 
 
 def gambit_payoffs(g):

@@ -28,9 +28,8 @@ import numpy as np
 import pytest
 
 import jaxnpg
-from conftest import scaled
+from conftest import scaled, REPO
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # 6 chunks of 4 games x 2 tau: small enough to compile and run in seconds, with
 # enough chunks that killing a process after the first one lands mid-sweep.

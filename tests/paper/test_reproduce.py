@@ -18,12 +18,13 @@ import pytest
 import jaxnpg
 from jaxnpg.paper import reproduce as _reproduce
 from jaxnpg.cli import main
+from conftest import REPO
 
 
 # The default run checks the main job's figure (Fig. 1, quick, no phase
 # diagram: ~20 s); every figure, the phase diagrams and the committed numbers at
 # full settings are `slow` (about 10 minutes on 2 cores): `pytest -m slow
-# tests/test_reproduce.py`.
+# tests/paper/test_reproduce.py`.
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_cli_rejects_unknown_figure(capsys):
 
 # --- the committed figures are what the code computes ---------------------------
 
-COMMITTED = pathlib.Path(__file__).parent.parent / "notebooks" / "figures"
+COMMITTED = REPO / "notebooks" / "figures"
 FIGURE_FILES = ("figure_1", "figure_2a", "figure_2b", "figure_2c")
 # Settings that name the machine, not the experiment.
 MACHINE_KEYS = ("device", "jax", "jaxnpg")

@@ -24,8 +24,9 @@ import pytest
 
 import jaxnpg
 import reference
+from conftest import TESTS
 
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = TESTS / "data"
 FIXTURES = DATA / "gambit_qre.json"
 
 
