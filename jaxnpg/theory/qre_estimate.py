@@ -47,6 +47,16 @@ class LogitEstimate(NamedTuple):
     converged: ``()`` bool: the maximiser is interior to the grid
       (``lam < lam_max``), the branch's QREs were all found, and the score's
       root was bracketed (or ``lam = 0``).
+
+  Example:
+    >>> import jax.numpy as jnp, jaxnpg
+    >>> game = jaxnpg.NormalFormGame.from_matrices([[9, 0], [0, 1]], [[0, 1], [1, 0]])
+    >>> est = jaxnpg.logit_estimate(game, (jnp.array([65., 35.]),
+    ...                                    jnp.array([40., 60.])))
+    >>> type(est).__name__, est._fields
+    ('LogitEstimate', ('lam', 'log_like', 'logp', 'converged'))
+    >>> round(float(est.lam), 3), bool(est.converged)
+    (0.177, True)
   """
   lam: jax.Array
   log_like: jax.Array
