@@ -322,8 +322,10 @@ class _Chunks:
       arrays = {name: np.concatenate([p[name] for p in done])[:hi - lo]
                 for name in done[0]}
     else:
+      wait = _FIRST_POLL   # short first looks: a small chunk is not held up
       while not all(x.is_ready() for x in parts[0].values()):
-        time.sleep(_POLL)
+        time.sleep(wait)
+        wait = min(2 * wait, _POLL)
       arrays = {name: _to_host(x)[:hi - lo] for name, x in parts[0].items()}
     arrays = {name: _unflatten_cells(self.plan, x) for name, x in arrays.items()}
     return arrays, (lo, hi), time.perf_counter() - start
@@ -334,8 +336,10 @@ class _Chunks:
       self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
-# Seconds between two looks at a computation being waited for.
+# Seconds between two looks at a computation being waited for (the first
+# looks come sooner, doubling from _FIRST_POLL).
 _POLL = 0.05
+_FIRST_POLL = 0.0005
 
 
 def _execute(plan: Plan, layout: Layout, store, *, quiet,
