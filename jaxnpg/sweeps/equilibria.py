@@ -37,13 +37,8 @@ class ReachedEquilibria(NamedTuple):
 
   Example:
     >>> import jaxnpg
-    >>> bos = jaxnpg.NormalFormGame.from_matrices([[3, 0], [0, 2]],
-    ...                                           [[2, 0], [0, 3]])
-    >>> res = jaxnpg.sweep(game=jaxnpg.stack_games([bos]), taus=[0.01, 4.0],
-    ...                    etas=[0.2], num_iters=2000, init="uniform")
-    >>> eq = jaxnpg.reached_equilibria(res, jaxnpg.stack_games([bos]))
-    >>> type(eq).__name__, len(eq.pure_ne), eq.nearest.shape, eq.principal.dtype.name
-    ('ReachedEquilibria', 1, (1, 2, 1), 'bool')
+    >>> jaxnpg.ReachedEquilibria._fields   # made by jaxnpg.reached_equilibria
+    ('pure_ne', 'nearest', 'distance', 'principal', 'tol')
   """
   pure_ne: list
   nearest: np.ndarray
