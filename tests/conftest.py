@@ -58,6 +58,16 @@ def x64():
     yield
 
 
+@pytest.fixture
+def x64_unless_float32(request):
+  """64-bit JAX for the test, unless its name says ``float32``."""
+  if "float32" in request.node.name:
+    yield
+    return
+  with jax.enable_x64(True):
+    yield
+
+
 @pytest.fixture(params=["float32", "float64"])
 def precision(request):
   """Run the test once in float32 and once in float64 (x64 on only for float64).

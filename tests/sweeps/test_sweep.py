@@ -317,6 +317,12 @@ def test_to_xarray(sweeps):
     (dict(method="fast"), "`method` must be one of"),
     (dict(tol=0.0), "`tol` must be a finite number > 0"),
     (dict(trajectory_points=-1), "`trajectory_points` must be >= 0"),
+    # algorithms (tests/sweeps/test_sweep_algorithms.py runs them)
+    (dict(algorithm="npg", num_seeds=2), "deterministic algorithm .'npg'."),
+    (dict(algorithm="sampled_npg", num_seeds=0), "`num_seeds` must be >= 1"),
+    (dict(algorithm="adam"), "Unknown algorithm 'adam'"),
+    (dict(algorithm="pg", method="dense"), "work batch-last"),
+    (dict(family="markov", algorithm="sampled_npg"), "needs a static game"),
 ])
 def test_bad_arguments_give_one_clear_error(kwargs, message):
   args = dict(family="random", num_actions=(2, 2), num_games=2, taus=[0.1],

@@ -276,20 +276,6 @@ def test_unrecordable_algorithm_is_refused_only_with_out(tmp_path, x64):
   assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(algorithm="npg", num_seeds=2), "deterministic algorithm .'npg'."),
-    (dict(algorithm="sampled_npg", num_seeds=0), "`num_seeds` must be >= 1"),
-    (dict(algorithm="adam"), "Unknown algorithm 'adam'"),
-    (dict(algorithm="pg", method="dense"), "work batch-last"),
-    (dict(family="markov", algorithm="sampled_npg"), "needs a static game"),
-])
-def test_bad_algorithm_arguments(kwargs, message):
-  args = dict(family="random", num_actions=(2, 2), num_games=2, taus=[0.1],
-              etas=[0.1], num_iters=10, quiet=True)
-  args.update(kwargs)
-  family = args.pop("family")
-  with pytest.raises(ValueError, match=message):
-    jaxnpg.sweep(family, **args)
 
 
 def test_npg_with_one_seed_has_a_seed_axis_of_one(x64):

@@ -18,13 +18,8 @@ from jaxnpg.theory import logit as _qre
 LAMS = (1.0, 5.0, 10.0, 20.0, 35.0, 50.0)
 
 
-@pytest.fixture(autouse=True)
-def _x64(request):
-  if "float32" in request.node.name:
-    yield
-    return
-  with jax.enable_x64(True):
-    yield
+# float64 unless the test's name says float32 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("x64_unless_float32")
 
 
 def _probs(logp, index):

@@ -25,13 +25,8 @@ NAMES = sorted(structured_games.games())
 S = jaxnpg.QREStatus
 
 
-@pytest.fixture(autouse=True)
-def _x64(request):
-  if "float32" in request.node.name:
-    yield
-    return
-  with jax.enable_x64(True):
-    yield
+# float64 unless the test's name says float32 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("x64_unless_float32")
 
 
 def _gambit(name):
