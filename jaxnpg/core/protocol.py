@@ -122,6 +122,15 @@ class Game(abc.ABC):
   """:meth:`payoffs` depends on ``tau`` (else ``tau`` is unused)."""
   qre_gap_label: str = "QRE-gap"
   """What ``jaxnpg.qre_gap`` measures for this game (plot and table labels)."""
+  batch_last_form: bool = False
+  """:meth:`loop_form` may be a batch-last form, which computes the class's own
+  payoffs. A subclass that redefines :meth:`payoffs` without declaring this gets
+  False (set when the class is made), so its payoffs are never bypassed."""
+
+  def __init_subclass__(cls, **kwargs):
+    super().__init_subclass__(**kwargs)
+    if "payoffs" in vars(cls) and "batch_last_form" not in vars(cls):
+      cls.batch_last_form = False
 
   @property
   @abc.abstractmethod

@@ -247,15 +247,7 @@ class NormalFormGame(_protocol.Game):
     """The game itself (it is dense)."""
     return self
 
-  #: Whether :meth:`loop_form` may be the batch-last form: its payoffs are the
-  #: dense marginals. A subclass that defines its own ``payoffs`` declares False
-  #: (set for it when the class is made, unless it says otherwise).
-  batch_last_form: bool = True
-
-  def __init_subclass__(cls, **kwargs):
-    super().__init_subclass__(**kwargs)
-    if "payoffs" in vars(cls) and "batch_last_form" not in vars(cls):
-      cls.batch_last_form = False
+  batch_last_form: bool = True   # its payoffs are the dense marginals (Game)
 
   def loop_form(self):
     """The batch-last form (:class:`DenseBatchLast`) when the game is small.

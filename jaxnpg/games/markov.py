@@ -341,14 +341,7 @@ class MarkovGame(_protocol.Game):
     game.initial = game.initial / jnp.sum(game.initial, axis=-1, keepdims=True)
     return game
 
-  #: Whether :meth:`loop_form` may be the batch-last form; a subclass that
-  #: defines its own ``payoffs`` declares False (set for it, as for dense games).
-  batch_last_form: bool = True
-
-  def __init_subclass__(cls, **kwargs):
-    super().__init_subclass__(**kwargs)
-    if "payoffs" in vars(cls) and "batch_last_form" not in vars(cls):
-      cls.batch_last_form = False
+  batch_last_form: bool = True   # its payoffs are the exact evaluation's (Game)
 
   def loop_form(self):
     """The batch-last form (:class:`jaxnpg.games.markov_last.MarkovBatchLast`)
