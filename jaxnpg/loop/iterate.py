@@ -108,6 +108,18 @@ def _log_actions(form, like):
   return jnp.asarray(log_a).reshape((-1,) + (1,) * (jnp.ndim(like) - 1))
 
 
+def _agent_max(x):
+  """The largest agent's value of ``x`` ``(n, *batch)``, NaN if any is NaN.
+
+  A chain of elementwise maxima of the agents' slices, never ``jnp.max(x, 0)``:
+  XLA:CPU runs a reduce over the stacked agents (with the gaps fused into it)
+  as a scalar loop, which made a record cost three times the gaps' arithmetic
+  (``benchmarks/paths.py``, record every step). The slices of the stacked
+  agents fold away, and the maxima fuse with the gaps' elementwise work.
+  """
+  return functools.reduce(jnp.maximum, [x[i] for i in range(x.shape[0])])
+
+
 def batch_of(form, tau, eta, logp, tol, state=None, algorithm=None):
   """The broadcast batch shape of the loop's inputs (batch axes trailing)."""
   if state is not None:
@@ -173,8 +185,7 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
     sizes = form.loop_payoff_size(payoffs)
     scale = sizes + tau * _log_actions(form, sizes)
     relative = qre_i / jnp.where(scale > 0, scale, 1.0)
-    return (jnp.max(qre_i, axis=0), jnp.max(relative, axis=0),
-            jnp.max(ne_i, axis=0))
+    return _agent_max(qre_i), _agent_max(relative), _agent_max(ne_i)
 
   def block(length):
     # Each step emits the record of the step before (carried) and carries its

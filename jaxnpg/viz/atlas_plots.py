@@ -102,6 +102,16 @@ def _regime_regions(ax, atlas, frac, eta_index, annotate=True):
   ax.set_ylim(ye[0], ye[-1])
 
 
+def _regime_handles(names, fractions):
+  """Legend patches of the regimes; one that no game reached says so."""
+  from matplotlib.patches import Patch
+  seen = np.zeros(len(names), bool)
+  for f in fractions:
+    seen |= np.asarray(f).reshape(-1, len(names)).max(axis=0) > 0
+  return [Patch(color=c, label=n if s else f"{n} (in no cell)")
+          for c, n, s in zip(REGIME_COLORS, names, seen)]
+
+
 def plot_regime_map(atlas, path, *, boundary=None, eta_index=0, caption=None):
   """The regime map of an atlas over (value, tau), with the fraction in each regime.
 
@@ -112,7 +122,6 @@ def plot_regime_map(atlas, path, *, boundary=None, eta_index=0, caption=None):
   principal-branch QRE is drawn on every panel.
   """
   from matplotlib.colors import LinearSegmentedColormap
-  from matplotlib.patches import Patch
   plt = pyplot()
   frac = atlas.regime_fractions()
   names = atlas.regime_names
@@ -122,7 +131,7 @@ def plot_regime_map(atlas, path, *, boundary=None, eta_index=0, caption=None):
   _regime_regions(ax, atlas, frac, eta_index)
   _atlas_axes(ax, atlas)
   line = _draw_boundary(ax, atlas, boundary, eta_index)
-  handles = [Patch(color=c, label=n) for c, n in zip(REGIME_COLORS, names)]
+  handles = _regime_handles(names, [frac])
   if line is not None:
     handles.append(line)
   slot = fig.add_subplot(grid[1, 3])
@@ -193,7 +202,6 @@ def plot_exponent_map(atlas, path, *, boundary=None, eta_index=0, caption=None):
 def plot_atlas_overview(atlases, path, *, boundaries=None, eta_index=0,
                         caption=None):
   """Dominant-regime maps of several atlases side by side (e.g. n = 2, 3, 4)."""
-  from matplotlib.patches import Patch
   plt = pyplot()
   k = len(atlases)
   fig, axes = plt.subplots(1, k, figsize=(3.9 * k + 2.2, 4.9),
@@ -208,8 +216,8 @@ def plot_atlas_overview(atlases, path, *, boundaries=None, eta_index=0,
     line = _draw_boundary(ax, atlas, b, eta_index, label=True) or line
     ax.set_title(f"{atlas.num_agents} agents, actions {atlas.num_actions}",
                  fontsize="small")
-  handles = [Patch(color=c, label=n) for c, n in
-             zip(REGIME_COLORS, atlases[0].regime_names)]
+  handles = _regime_handles(atlases[0].regime_names,
+                            [a.regime_fractions() for a in atlases])
   if line is not None:
     handles.append(line)
   fig.legend(handles=handles, fontsize="x-small", loc="outside right center",

@@ -305,3 +305,22 @@ def test_theory_versions_get_their_own_names(tmp_path, figures):
   assert len(figures) == 2 * len(_plots.SWEEP_PLOTS) + len(_plots.THEORY_PLOTS)
   for fig in figures:
     _assert_inside(fig)
+
+
+def test_atlas_legend_says_which_regime_no_game_reached():
+  from jaxnpg.viz import atlas_plots
+  names = ("unique fixed point", "multiple fixed points", "periodic", "chaotic",
+           "undetermined")
+  frac = np.zeros((2, 3, 1, 5))
+  frac[..., 0] = 0.75
+  frac[0, 0, 0, 3] = 0.25
+  frac[1:, :, 0, 4] = 0.25
+  labels = [h.get_label() for h in atlas_plots._regime_handles(names, [frac])]
+  assert labels == ["unique fixed point", "multiple fixed points (in no cell)",
+                    "periodic (in no cell)", "chaotic", "undetermined"]
+  # Over several atlases a regime counts as reached if any atlas reached it.
+  other = np.zeros_like(frac)
+  other[..., 2] = 1.0
+  labels = [h.get_label() for h in
+            atlas_plots._regime_handles(names, [frac, other])]
+  assert labels[2] == "periodic"
