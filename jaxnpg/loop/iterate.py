@@ -113,8 +113,8 @@ def _agent_max(x):
 
   A chain of elementwise maxima of the agents' slices, never ``jnp.max(x, 0)``:
   XLA:CPU runs a reduce over the stacked agents (with the gaps fused into it)
-  as a scalar loop: with it, recording every step ran at 0.55x the 0.1 loop's
-  speed (``benchmarks/paths.py``, one core). The slices of the stacked agents
+  as a scalar loop: with it, recording every step ran at 0.55x the speed of
+  v0.1's loop (``benchmarks/paths.py``, one core). The slices of the stacked agents
   fold away, and the maxima fuse with the gaps' elementwise work.
   """
   return functools.reduce(jnp.maximum, [x[i] for i in range(x.shape[0])])
