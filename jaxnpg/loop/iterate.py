@@ -90,14 +90,16 @@ class RunResult(NamedTuple):
   monotone: Any = None
 
 
-def tol_and_floor(game, payoffs, tau, eta, tol=None):
+def tol_and_floor(game, payoffs, tau, eta, tol=None, sizes=None):
   """Every agent's QRE-gap tolerance (given or default) and rounding floor.
 
   ``game`` is a loop form (a game, or its batch-last form); ``eta`` is the
-  scaled step size. See :mod:`jaxnpg.core.tolerance` for the rule. Shaped
+  scaled step size; ``sizes`` the agents' ``game.loop_payoff_size(payoffs)``
+  where known. See :mod:`jaxnpg.core.tolerance` for the rule. Shaped
   ``(n, *batch)`` (``(n,)`` for one game).
   """
-  sizes = game.loop_payoff_size(payoffs)                         # (n, *batch)
+  if sizes is None:
+    sizes = game.loop_payoff_size(payoffs)                       # (n, *batch)
   log_a = _log_actions(game, sizes)
   return _tolerance.gap_tol_and_floor(sizes, tau, eta, log_a, game.dtype, tol)
 
@@ -180,12 +182,14 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
     return form.loop_gaps(algorithm.policy(state), algorithm.probs(state),
                           payoffs, tau)
 
-  def record_of(state, payoffs):
-    qre_i, ne_i = gaps_of(state, payoffs)                        # (n, *batch)
-    sizes = form.loop_payoff_size(payoffs)
+  def record_from(gaps, sizes):
+    qre_i, ne_i = gaps                                           # (n, *batch)
     scale = sizes + tau * _log_actions(form, sizes)
     relative = qre_i / jnp.where(scale > 0, scale, 1.0)
     return _agent_max(qre_i), _agent_max(relative), _agent_max(ne_i)
+
+  def record_of(state, payoffs):
+    return record_from(gaps_of(state, payoffs), form.loop_payoff_size(payoffs))
 
   def block(length):
     # Each step emits the record of the step before (carried) and carries its
@@ -205,7 +209,7 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
 
   # Records at k = 0, r, 2r, ... below num_iters (the last block may be
   # shorter), then at num_iters. The scan's first output is a placeholder
-  # (the initial record, computed once; dropped below).
+  # (zeros; dropped below).
   num_blocks = num_iters // record_every
   remainder = num_iters - num_blocks * record_every
   if state is None:
@@ -214,7 +218,16 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
     state = _full_batch(state, batch)
   valid = (inputs_ok(tau, eta, tol, algorithm.policy(state),
                      action_axis=form.action_axis) & form.loop_valid())
-  carry = (state, record_of(state, payoffs_of(state)))
+  # The first output's placeholder needs only a shape (computing the record of
+  # the initial state here would put a whole second copy of the payoffs and
+  # gaps in the program, outside the loop: compile time, no result).
+  # It is derived from the state (one policy entry times 0), not built from
+  # constants, so that it varies over a shard_map's axes as the records do.
+  placeholder = jax.eval_shape(lambda s: record_of(s, payoffs_of(s)), state)
+  lp0 = algorithm.policy(state)[0]
+  zero = lp0[(0,) * len(form.policy_shapes[0])] * 0
+  carry = (state, jax.tree_util.tree_map(
+      lambda x: jnp.broadcast_to(zero, x.shape).astype(x.dtype), placeholder))
   carry, records = _stacking.scan(block(record_every), carry, None,
                                   length=num_blocks)
   starts = jnp.arange(num_blocks) * record_every
@@ -224,25 +237,27 @@ def iterate(form, tau, eta, logp, key, tol, state=None, *, num_iters,
         lambda r, x: jnp.concatenate([r, x[None]]), records, extra)
     starts = jnp.append(starts, num_blocks * record_every)
   return _result(form, algorithm, tau, eta, tol, batch, valid, carry, records,
-                 starts, record_of, gaps_of, num_iters=num_iters, tail=tail)
+                 starts, record_from, gaps_of, num_iters=num_iters, tail=tail)
 
 
 def _result(form, algorithm, tau, eta, tol, batch, valid, carry, records, starts,
-            record_of, gaps_of, *, num_iters, tail) -> RunResult:
+            record_from, gaps_of, *, num_iters, tail) -> RunResult:
   """The :class:`RunResult` of :func:`iterate`'s scan: the final record, the
   records (NaN where the inputs were invalid), tolerances and the verdict."""
   dtype = form.dtype
   state, carried = carry
   logp, probs = algorithm.policy(state), algorithm.probs(state)
   payoffs = form.loop_payoffs(logp, probs, tau)
-  final = record_of(state, payoffs)
-  agent_gaps = gaps_of(state, payoffs)[0]                          # (n, *batch)
+  # The final gaps and sizes once (the program holds one copy of each).
+  gaps, sizes = gaps_of(state, payoffs), form.loop_payoff_size(payoffs)
+  final = record_from(gaps, sizes)
+  agent_gaps = gaps[0]                                             # (n, *batch)
   # [placeholder, records..., carried record, final record], placeholder dropped
   qre, relative, ne = (
       jnp.where(valid, jnp.concatenate([r, c[None], f[None]])[1:], jnp.nan)
       for r, c, f in zip(records, carried, final))
   iterations = jnp.append(starts, num_iters)
-  tols, floors = tol_and_floor(form, payoffs, tau, eta, tol)
+  tols, floors = tol_and_floor(form, payoffs, tau, eta, tol, sizes)
   shape = (len(form.policy_shapes),) + batch
   tols, floors = jnp.broadcast_to(tols, shape), jnp.broadcast_to(floors, shape)
   # The verdict of every batch element, records first (no transposes).

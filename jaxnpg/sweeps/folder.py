@@ -190,6 +190,8 @@ def _foreign_entries(path: pathlib.Path) -> list[str]:
     return []
   except OSError as e:
     raise os_error(f"Cannot list the output folder {str(path)!r}", e) from e
+  if MANIFEST in names:
+    return []
   foreign = []
   for name in names:
     if name == LOCK or _TEMP.match(name):
@@ -204,6 +206,12 @@ def _foreign_entries(path: pathlib.Path) -> list[str]:
 
 
 def refuse_foreign(path: pathlib.Path) -> None:
+  """``ValueError`` if ``path`` is a folder that holds something but no sweep.
+
+  Read without the lock: a sweep that holds it may write its manifest between
+  the two looks, so a listing that shows the manifest holds a sweep too (the
+  lock then decides: :class:`SweepLockedError`).
+  """
   if path.is_dir() and not (path / MANIFEST).exists() and _foreign_entries(path):
     raise ValueError(
         f"The folder {str(path)!r} exists, is not empty and holds no sweep "

@@ -235,15 +235,43 @@ def check_qre_tau(tau) -> None:
         "approaches as lambda -> infinity.")
 
 
-def _lam_targets(tau, dtype):
-  return 1.0 / jnp.reshape(tau, (-1,)).astype(dtype)
+def inputs_valid(game, tau, tol):
+  """In-graph validity of a QRE problem: a bool per requested ``tau`` (flat).
+
+  The compiled counterpart of :func:`check_qre_options`' value checks, for what a
+  trace hides: every ``tau`` finite and ``> 0``, ``tol`` (if given) finite and
+  ``> 0``, and the game's own invariants (:meth:`jaxnpg.Game.valid`: finite
+  payoffs; for a Markov game stochastic transitions and a discount in ``[0, 1)``).
+  A ``False`` lane reads :attr:`QREStatus.INVALID_INPUT` with NaN results.
+  """
+  tau = jnp.reshape(tau, (-1,))
+  ok = jnp.isfinite(tau) & (tau > 0) & game.valid()
+  if tol is not None:
+    tol = jnp.asarray(tol, game.dtype)
+    ok = ok & jnp.isfinite(tol) & (tol > 0)
+  return ok
+
+
+def make_tracer(game, tau, *, branch, max_events) -> Tracer:
+  """The :class:`Tracer` of one game for the requested ``tau`` (any shape).
+
+  An invalid ``tau`` (:func:`inputs_valid`) is traced to ``lambda = 1`` instead:
+  the trace is shared by every ``tau`` of the game, and a ``lambda`` it can never
+  reach (``tau <= 0``, NaN) would run it to ``max_steps``. Its lane is reported
+  ``INVALID_INPUT`` by :func:`finish`.
+  """
+  tau = jnp.reshape(tau, (-1,)).astype(game.dtype)
+  ok = jnp.isfinite(tau) & (tau > 0)
+  lam = jnp.where(ok, 1.0 / jnp.where(ok, tau, 1.0), 1.0)
+  return Tracer(game, lam, branch=branch, max_events=max_events)
 
 
 @functools.partial(jax.jit, static_argnames=("branch", "max_events"))
 def _qre(game, tau, tol, max_steps, first_step, max_step, *, branch, max_events):
-  tracer = Tracer(game, _lam_targets(tau, game.dtype), branch=branch,
-                  max_events=max_events)
-  s = advance(tracer, tracer.init(first_step), max_step, max_steps)
+  tracer = make_tracer(game, tau, branch=branch, max_events=max_events)
+  # A game that fails its own checks is not traced at all.
+  limit = jnp.where(jnp.any(inputs_valid(game, tau, tol)), max_steps, 0)
+  s = advance(tracer, tracer.init(first_step), max_step, limit)
   return finish(game, tracer, s, tau, tol)
 
 
@@ -294,7 +322,9 @@ def finish(game, tracer: Tracer, s: TraceState, tau, tol) -> QREResult:
   """Polish, verify and measure a finished trace: the :class:`QREResult`."""
   layout = tracer.layout
   y, polished = polish(tracer, s, tol)
-  status = status_codes(s, polished)
+  valid = inputs_valid(game, tau, tol)
+  status = jnp.where(valid, status_codes(s, polished),
+                     QREStatus.INVALID_INPUT).astype(jnp.int32)
 
   def measures(y_k, tau_k):
     logp = layout.normalize(y_k)
@@ -304,6 +334,9 @@ def finish(game, tracer: Tracer, s: TraceState, tau, tol) -> QREResult:
     return logp, resid, gap
 
   logp, resid, gap = jax.vmap(measures)(y, jnp.reshape(tau, (-1,)))
+  bad = lambda x: jnp.where(
+      jnp.reshape(valid, valid.shape + (1,) * (x.ndim - 1)), x, jnp.nan)
+  logp, resid, gap = tuple(map(bad, logp)), bad(resid), bad(gap)
   shape = tau.shape
   logp = tuple(jnp.reshape(lp, shape + lp.shape[1:]) for lp in logp)
   reshape = lambda x: jnp.reshape(x, shape)

@@ -20,13 +20,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnpg.core.validation import check_positive_int
-from jaxnpg.theory.logit import QREResult, check_qre_options, finish
-from jaxnpg.theory.qre_trace import Tracer, advance
+from jaxnpg.theory.logit import (
+  QREResult,
+  check_qre_options,
+  finish,
+  inputs_valid,
+  make_tracer,
+)
+from jaxnpg.theory.qre_trace import advance
 
 
 def _tracer(game, tau, branch, max_events):
-  lam = 1.0 / jnp.reshape(tau, (-1,)).astype(game.dtype)
-  return Tracer(game, lam, branch=branch, max_events=max_events)
+  return make_tracer(game, tau, branch=branch, max_events=max_events)
 
 
 @functools.partial(jax.jit, static_argnames=("branch", "max_events"))
@@ -42,8 +47,10 @@ def _round(games, tau, state, idx, max_step, max_steps, round_steps, *, branch,
   games still run."""
   def one(g, t, s):
     tr = _tracer(g, t, branch, max_events)
-    s = advance(tr, s, max_step, jnp.minimum(s.attempts + round_steps, max_steps))
-    return s, tr.running(s) & (s.attempts < max_steps)
+    traced = jnp.any(inputs_valid(g, t, None))   # an invalid game is not traced
+    limit = jnp.where(traced, jnp.minimum(s.attempts + round_steps, max_steps), 0)
+    s = advance(tr, s, max_step, limit)
+    return s, traced & tr.running(s) & (s.attempts < max_steps)
   sub, running = jax.vmap(one)(_take(games, idx), tau[idx], _take(state, idx))
   state = jax.tree_util.tree_map(lambda f, p: f.at[idx].set(p), state, sub)
   return state, jnp.zeros(tau.shape[:1], bool).at[idx].set(running)

@@ -33,6 +33,9 @@ class QREStatus(enum.IntEnum):
     STEP_FAILED: the step size collapsed (the corrector kept failing).
     NOT_CONVERGED: the Newton polish at the requested ``lambda`` did not reach
       ``tol``; the point is not a verified QRE.
+    INVALID_INPUT: a value the eager checks refuse reached the compiled solver
+      under ``jit`` or ``vmap`` (``tau <= 0`` or not finite, a bad ``tol``, a game
+      that fails :meth:`jaxnpg.Game.valid`); the results are NaN.
 
   Example:
     >>> import jaxnpg
@@ -49,6 +52,7 @@ class QREStatus(enum.IntEnum):
   MAX_STEPS = 3
   STEP_FAILED = 4
   NOT_CONVERGED = 5
+  INVALID_INPUT = 6
 
   @property
   def description(self) -> str:
@@ -76,6 +80,9 @@ _TEXTS = {
         "the continuation step size collapsed (the corrector kept failing)",
     QREStatus.NOT_CONVERGED:
         "the Newton polish at the requested lambda did not reach tol",
+    QREStatus.INVALID_INPUT: (
+        "invalid input under jit/vmap (tau, tol or the game fails the eager "
+        "checks); the results are NaN"),
 }
 
 STATUS_MESSAGES = {int(s): s.description for s in QREStatus}

@@ -123,6 +123,59 @@ def test_a_sweep_cell_of_a_traced_bad_game_is_invalid():
   assert np.isnan(res.qre_gap[1, 0, 0])
 
 
+def _qre_names(codes):
+  return [jaxnpg.QREStatus(int(c)).name for c in np.ravel(codes)]
+
+
+def test_qre_traced_bad_tau_lanes_are_invalid_and_the_others_unchanged():
+  game = jaxnpg.random_game(jax.random.key(4), (2, 3))
+  solve = jax.jit(lambda t: jaxnpg.qre(game, t))
+  res = solve(jnp.array([0.5, -0.01, jnp.nan, 1.0]))
+  names = _qre_names(res.status)
+  assert names[1:3] == ["INVALID_INPUT", "INVALID_INPUT"]
+  assert "INVALID_INPUT" not in names[::3]
+  assert not np.any(res.converged[1:3])
+  assert np.all(np.isnan(res.qre_gap[1:3])) and np.all(np.isnan(res.residual[1:3]))
+  assert np.all(np.isnan(res.logp[0][1:3]))
+  # The same trace with the bad lanes made good (the solver traces a bad lane
+  # to lambda = 1): the good lanes are unchanged bit for bit.
+  good = solve(jnp.array([0.5, 1.0, 1.0, 1.0]))
+  for field in ("qre_gap", "residual", "status", "num_steps"):
+    np.testing.assert_array_equal(np.asarray(getattr(res, field))[::3],
+                                  np.asarray(getattr(good, field))[::3])
+
+
+def test_qre_traced_bad_tolerance():
+  solve = jax.jit(lambda t: jaxnpg.qre(DOMINANT, 0.5, tol=t))
+  for tol in (np.inf, -1.0, np.nan):
+    res = solve(tol)
+    assert _qre_names(res.status) == ["INVALID_INPUT"], tol
+    assert np.isnan(res.residual)
+  assert _qre_names(solve(1e-5).status) == ["CONVERGED"]
+
+
+def test_qre_vmap_over_games_marks_only_the_bad_game():
+  leaves, aux = DOMINANT.tree_flatten()
+  rewards = jnp.stack([leaves[0], leaves[0].at[0, 1, 1].set(jnp.nan),
+                       leaves[0] * 2.0])
+  games = type(DOMINANT).tree_unflatten(aux, [rewards])   # traced by vmap
+  res = jax.vmap(lambda g: jaxnpg.qre(g, 0.5))(games)
+  assert _qre_names(res.status) == ["CONVERGED", "INVALID_INPUT", "CONVERGED"]
+  assert np.isnan(res.qre_gap[1]) and not bool(res.converged[1])
+  # qre_batch, the host driver over the same games, agrees and terminates (a
+  # game that fails its checks is not traced at all).
+  batch = jaxnpg.qre_batch(games, 0.5, min_batch=1)
+  np.testing.assert_array_equal(np.asarray(batch.status), np.asarray(res.status))
+
+
+def test_qre_traced_markov_game_with_bad_transitions():
+  m = jaxnpg.random_markov_game(jax.random.key(5), 2, (2, 2), 0.8,
+                                convention="logit")
+  solve = jax.jit(lambda t: jaxnpg.qre(_rebuilt(m, transitions=t), 0.5))
+  assert _qre_names(solve(m.transitions * 1.5).status) == ["INVALID_INPUT"]
+  assert _qre_names(solve(m.transitions).status) == ["CONVERGED"]
+
+
 # ------------------------------------------------------- one agent's scale
 
 

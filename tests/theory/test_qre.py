@@ -254,7 +254,7 @@ def test_qre_batch_equals_vmap(batch):
 def test_status_enum_replaces_the_codes():
   assert [s.name for s in jaxnpg.QREStatus] == [
       "CONVERGED", "TURNING_POINT", "BIFURCATION", "MAX_STEPS", "STEP_FAILED",
-      "NOT_CONVERGED"]
+      "NOT_CONVERGED", "INVALID_INPUT"]
   assert _qre.QRE_MAX_STEPS == jaxnpg.QREStatus.MAX_STEPS
   assert all(s.description for s in jaxnpg.QREStatus)
-  assert [s.converged for s in jaxnpg.QREStatus] == [True] * 3 + [False] * 3
+  assert [s.converged for s in jaxnpg.QREStatus] == [True] * 3 + [False] * 4
