@@ -30,8 +30,9 @@ class Status(enum.IntEnum):
     NOT_CONVERGED: finite, above ``tol`` at the end, still making progress
       (``iterations_needed`` estimates how long it would take at its rate).
     BLEW_UP: a policy or gap became NaN or infinite (the gaps are then NaN).
-    STALLED: above ``tol``, and over the fitted tail the gap fell by less than a
-      factor 2 (or no rate could be fitted): the run is not heading to ``tol``.
+    STALLED: above ``tol``, the tail of the recorded gaps stopped falling and
+      repeats itself (a plateau or a cycle): more iterations will not help.
+      An irregular tail that does not repeat is ``NOT_CONVERGED``.
     AT_FLOOR: above ``tol`` but at or below the dtype's rounding floor for the
       cell, which lies above ``tol``: this dtype cannot resolve ``tol`` here
       (use float64 or a larger ``tol``).
@@ -78,9 +79,9 @@ _TEXTS = {
         "blew up", "a gap or policy became NaN or infinite (step size too "
         "large)"),
     Status.STALLED: (
-        "stalled", "above tol, and over the fitted tail the gap's smallest and "
-        "largest values stopped falling (a plateau, a cycle or chaos): more "
-        "iterations will not help"),
+        "stalled", "above tol, and the tail of the recorded gaps stopped "
+        "falling and repeats itself (a plateau or a cycle): more iterations "
+        "will not help"),
     Status.AT_FLOOR: (
         "at the rounding floor", "above tol but at the dtype's rounding floor, "
         "which lies above tol (use float64 or a larger tol)"),

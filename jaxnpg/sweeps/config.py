@@ -57,9 +57,10 @@ PARAM_DEFAULTS: dict[str, Any] = {
     "lyapunov": False, "num_inits": None, "burn_in": None, "max_period": None,
     "verdict_rules": 1, "keep_logp": False, "policy_shapes": None}
 # The verdict rules this jaxnpg applies (2: per-agent tolerances, STALLED only
-# on evidence, INVALID_INPUT; see jaxnpg.loop.verdict). A stored sweep judged
-# by other rules is never resumed under these.
-VERDICT_RULES = 2
+# on evidence, INVALID_INPUT; 3: STALLED also needs a repeating tail; see
+# jaxnpg.loop.verdict). A stored sweep judged by other rules is never resumed
+# under these (it still loads).
+VERDICT_RULES = 3
 
 
 class ConfigError(ValueError):

@@ -459,8 +459,9 @@ def test_huge_step_size_in_float32_is_refused_without_a_warning(tmp_path, capsys
   assert "is not finite in float32" in one_line_error(
       capsys, sweep_args(tmp_path / "s", "--etas", "1e39"), "sweep")
   # float64 holds it: the step size is accepted (the policy jumps to a best
-  # response every step, and the run stalls).
+  # response every step; four iterations are too few records to call it
+  # stalled).
   code = cli.main(run_args(tmp_path / "o64", "--eta", "1e39", "--dtype",
                            "float64"))          # the last --dtype counts
   assert code == 0
-  assert "stalled" in capsys.readouterr().out
+  assert "not converged" in capsys.readouterr().out

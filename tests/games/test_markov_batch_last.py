@@ -110,11 +110,15 @@ def test_batch_last_form_against_the_numpy_reference(convention, tau, x64):
           R, P, gamma, pr, tau, convention), rtol=1e-10, atol=1e-11)
 
 
+@pytest.mark.slow
 def test_markov_threads_blocks_and_one_loop_agree_bit_for_bit(monkeypatch):
   """A Markov batch cut into parts on host threads, or into blocks, gives the
   one loop's results bit for bit (float32; 37 games, no multiple of either).
   A traced game off the simplex and a NaN policy are INVALID_INPUT with NaN
-  gaps, and spoil no other game of the batch."""
+  gaps, and spoil no other game of the batch. Slow (32 s, three compiles of
+  the Markov loop): the default suite checks the same cutting on dense games
+  (tests/loop/test_one_loop.py) and a traced bad Markov lane among good ones
+  (tests/loop/test_verdicts_traced.py)."""
   if jax.default_backend() != "cpu":
     pytest.skip("the CPU paths")
   games, logp = _batch("soft", G=37, num_states=2, sizes=(2, 2))

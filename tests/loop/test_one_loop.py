@@ -44,8 +44,12 @@ def _check_equal(got, want):
                                atol=1e-15)
 
 
-@pytest.mark.parametrize("axes", ["all", "games", "taus", "etas", "inits"])
+@pytest.mark.parametrize("axes", [
+    pytest.param("all", marks=pytest.mark.slow), "games", "taus", "etas",
+    "inits"])
 def test_vmap_run_equals_loop_of_runs(axes, x64):
+  """Slow for all axes at once (15 s): each axis alone stays in the default
+  suite."""
   games, inits, taus, etas = _problems()
   in_axes = {"all": (0, 0, 0, 0), "games": (0, None, None, None),
              "taus": (None, 0, None, None), "etas": (None, None, 0, None),
@@ -113,11 +117,14 @@ def test_rule_counts_its_calls(x64, monkeypatch):
   assert all(name == "DenseBatchLast" for name, _ in seen)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", [
+    "float32", pytest.param("float64", marks=pytest.mark.slow)])
 def test_threads_blocks_and_one_loop_agree_bit_for_bit(dtype, monkeypatch):
   """On CPU a large batch runs in parts on host threads, each in blocks; a
   smaller one in blocks; all give the one loop's results bit for bit, also
-  when the batch is no multiple of the parts or blocks (padding)."""
+  when the batch is no multiple of the parts or blocks (padding). Slow in
+  float64 (22 s, three compiles of the loop; the threads' float64 setting is
+  also checked by test_threaded_float64_under_enable_x64_context)."""
   if jax.default_backend() != "cpu":
     pytest.skip("the CPU paths")
   G, T = 701, 12
@@ -226,12 +233,14 @@ def test_plain_vmap_batches_stay_in_the_program(kind, x64, monkeypatch):
   assert "pure_callback" not in jaxpr
 
 
-@pytest.mark.parametrize("method", ["dense", "generic"])
+@pytest.mark.parametrize("method", [
+    "dense", pytest.param("generic", marks=pytest.mark.slow)])
 def test_sweep_parts_on_threads_bit_for_bit(method, monkeypatch):
   """A sweep of the batch-last loop cuts each chunk into parts of whole blocks,
   one per core: the blocks do not depend on the core count, so 1 and 3 cores
   give the same results bit for bit. The generic path stays in one part (in
-  parts, Markov games in float32 changed in the last bits)."""
+  parts, Markov games in float32 changed in the last bits). Slow for the
+  generic path (10 s; it takes no threads)."""
   from jaxnpg.sweeps import layout as _sweep_layout
   kw = dict(num_actions=SIZES, num_games=300,
             taus=[0.05, 0.5, 5.0], num_iters=12, record_every=3, seed=4,

@@ -38,8 +38,19 @@ def _equal(a, b):
     np.testing.assert_array_equal(_plain(x), _plain(y))
 
 
-@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+# The state tests run every algorithm under `pytest -m slow`; the default suite
+# keeps one of each kind of state (optax moments, the optimistic memory, the
+# sampler's schedule counter), which are what a dropped state loses; NPG's state
+# is its policy, and the plain sampler's and SGD's are covered by their kin.
+# Each variant compiles several whole loops (6-15 s on 2 cores).
+_SLOW_STATE = {"npg", "sampled", "pg-sgd"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n in _SLOW_STATE else n
+    for n in sorted(ALGORITHMS)])
 def test_two_runs_from_the_state_equal_one_run(name, x64):
+  """Slow for npg, sampled and pg-sgd (see _SLOW_STATE)."""
   algorithm = ALGORITHMS[name]
   game = jaxnpg.random_game(jax.random.key(0), (2, 3, 4))
   init = jaxnpg.random_policy(jax.random.key(1), game)
@@ -56,9 +67,12 @@ def test_two_runs_from_the_state_equal_one_run(name, x64):
       np.concatenate([first.qre_gap, second.qre_gap[1:]]), whole.qre_gap)
 
 
-@pytest.mark.parametrize("name", ["npg", "optimistic", "sampled"])
+@pytest.mark.parametrize("name", [
+    "npg", "optimistic", pytest.param("sampled", marks=pytest.mark.slow)])
 def test_state_goes_through_vmap(name):
-  """The batch-last path (npg, optimistic) and plain vmap (sampled) alike."""
+  """The batch-last path (npg, optimistic) and plain vmap (sampled) alike.
+  Slow for sampled (11 s; plain vmap of a keyed state is also checked by
+  test_chunked_trajectories_do_not_depend_on_the_chunk_count[sampled])."""
   algorithm = ALGORITHMS[name]
   game = jaxnpg.random_game(jax.random.key(3), (3, 3))
   taus = jnp.array([0.05, 0.5, 2.0])
@@ -84,8 +98,11 @@ def test_solve_goes_on_from_a_run():
          jaxnpg.run(game, 1.0, 0.1, 10, init=sol.logp).state[0])
 
 
-@pytest.mark.parametrize("name", ["pg-adam", "sampled"])
+@pytest.mark.parametrize("name", [
+    pytest.param("pg-adam", marks=pytest.mark.slow), "sampled"])
 def test_chunked_trajectories_do_not_depend_on_the_chunk_count(name, x64):
+  """Slow for pg-adam (12 s; its state through runs is checked by
+  test_two_runs_from_the_state_equal_one_run[pg-adam])."""
   algorithm = ALGORITHMS[name]
   game = jaxnpg.random_game(jax.random.key(6), (2, 3))
   init = jaxnpg.uniform_policy(game)
