@@ -1,8 +1,6 @@
 """``python -m jaxnpg``: the same as the ``jaxnpg`` console script."""
 
-import sys
-
-from jaxnpg.cli import main
+from jaxnpg.cli.app import console
 
 if __name__ == "__main__":
-  sys.exit(main())
+  console()

@@ -9,6 +9,7 @@ missing value) here, a bad value or a file-system fault in the command
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -90,6 +91,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     click.echo("jaxnpg: interrupted", err=True)
     return 130
   return rc if isinstance(rc, int) else 0
+
+
+def console() -> None:
+  """The ``jaxnpg`` console script: :func:`main`, then exit with its status.
+
+  After Ctrl-C (status 130) the process ends at once (``os._exit``, streams
+  flushed): XLA's threads may still be inside the computation the interrupt
+  cut short, and tearing the interpreter down under them was seen to crash
+  (SIGSEGV after the message, in an interrupted atlas). Everything worth
+  keeping is already on disk (chunks are written whole) and the folder locks
+  are released (:func:`jaxnpg.cli.base.close_all`).
+  """
+  rc = main()
+  if rc == 130:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+  sys.exit(rc)
 
 
 def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:

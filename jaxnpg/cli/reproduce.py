@@ -3,13 +3,17 @@ learning-dynamics atlas (:mod:`jaxnpg.paper.reproduce`)."""
 
 from __future__ import annotations
 
+import glob
 import os
 import types
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from jaxnpg.cli import options
-from jaxnpg.cli.base import Command, option, setup_dtype, start_backend
+from jaxnpg.cli.base import Command, Interrupted, option, setup_dtype, start_backend
+from jaxnpg.cli.interrupt import interrupt_notice, resume_command, saved_note
 from jaxnpg.paper.reproduce import FIGURES, reproduce, reproduce_atlas
 
 _EPILOG = """\b
@@ -49,8 +53,9 @@ def command(args: types.SimpleNamespace) -> int:
   if args.atlas:
     setup_dtype(args.dtype or "float32")
     start_backend()
-    out = reproduce_atlas(args.out, quick=args.quick, seed=args.seed,
-                          quiet=args.quiet, store=not args.pictures_only)
+    out = _interruptible(args, lambda: reproduce_atlas(
+        args.out, quick=args.quick, seed=args.seed, quiet=args.quiet,
+        store=not args.pictures_only))
     print(f"wrote {len(out['files'])} files under "
           f"{os.path.join(args.out, 'atlas')} (numbers in atlas.json)")
     return 0
@@ -58,9 +63,41 @@ def command(args: types.SimpleNamespace) -> int:
   start_backend()
   figures = (tuple(FIGURES) if args.figure == "all"
              else tuple(f.strip() for f in args.figure.split(",")))
-  out = reproduce(args.out, figures, quick=args.quick,
-                  phases=not args.no_phases, seed=args.seed, quiet=args.quiet,
-                  store=not args.pictures_only)
+  out = _interruptible(args, lambda: reproduce(
+      args.out, figures, quick=args.quick, phases=not args.no_phases,
+      seed=args.seed, quiet=args.quiet, store=not args.pictures_only))
   print(f"wrote {len(out['files'])} pictures under {args.out} "
         f"(settings beside each figure as JSON)")
   return 0
+
+
+def _interruptible(args: types.SimpleNamespace, work: Callable[[], Any]) -> Any:
+  """``work()``, where Ctrl-C is answered at once, and then says what is kept
+  and the command that resumes.
+
+  Raises:
+    Interrupted: on Ctrl-C.
+  """
+  try:
+    with interrupt_notice(
+        "jaxnpg reproduce: interrupt received; stopping when the computation "
+        "in progress returns (finished chunks are saved)..."):
+      return work()
+  except KeyboardInterrupt:
+    if args.pictures_only:
+      raise Interrupted("--pictures-only keeps no sweep; run it again to "
+                        "start over") from None
+    raise Interrupted(f"{_kept(args)}. Resume with: "
+                      f"{resume_command(args.argv)}") from None
+
+
+def _kept(args: types.SimpleNamespace) -> str:
+  """What the interrupted command's sweep folders hold, in one phrase."""
+  if args.atlas:   # OUT/atlas/data/agents_<n>/<one sweep per rho>
+    folders = sorted(glob.glob(os.path.join(args.out, "atlas", "data",
+                                            "agents_*")))
+  else:            # OUT/<figure or phase diagram>/... sweep folders
+    folders = sorted(os.path.dirname(m) for m in glob.glob(
+        os.path.join(args.out, "*", "manifest.json")))
+  notes = [saved_note(f) for f in folders]
+  return "; ".join(notes) if notes else f"no chunk is saved in {args.out} yet"

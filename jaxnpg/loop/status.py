@@ -27,8 +27,10 @@ class Status(enum.IntEnum):
   Attributes:
     CONVERGED: the measure (QRE-gap, or the fixed-point residual for ``solve``)
       fell to ``tol`` or below, and every value was finite.
-    NOT_CONVERGED: finite, above ``tol`` at the end, still making progress
-      (``iterations_needed`` estimates how long it would take at its rate).
+    NOT_CONVERGED: finite, above ``tol`` at the end, and either still falling
+      (``iterations_needed`` estimates how long it would take at its rate) or
+      irregular without repeating (``iterations_needed`` NaN): more iterations
+      may help.
     BLEW_UP: a policy or gap became NaN or infinite (the gaps are then NaN).
     STALLED: above ``tol``, the tail of the recorded gaps stopped falling and
       repeats itself (a plateau or a cycle): more iterations will not help.
@@ -73,8 +75,8 @@ class Status(enum.IntEnum):
 _TEXTS = {
     Status.CONVERGED: ("converged", "final QRE-gap <= tol"),
     Status.NOT_CONVERGED: (
-        "not converged", "finite and still falling, but above tol at the end "
-        "(more iterations may help)"),
+        "not converged", "finite and above tol at the end, still falling or "
+        "irregular without repeating (more iterations may help)"),
     Status.BLEW_UP: (
         "blew up", "a gap or policy became NaN or infinite (step size too "
         "large)"),

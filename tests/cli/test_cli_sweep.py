@@ -145,3 +145,27 @@ def test_atlas_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
   assert err[-1] == (f"jaxnpg sweep: interrupted; no chunk is saved in "
                      f"{tmp_path / 'atlas'} yet. Resume with: jaxnpg "
                      + " ".join(argv))
+
+
+@pytest.mark.parametrize("atlas", [True, False], ids=["atlas", "figures"])
+def test_reproduce_interrupt_says_what_is_kept_and_how_to_resume(
+    tmp_path, capsys, monkeypatch, atlas):
+  """Ctrl-C in `jaxnpg reproduce` (the atlas or the figures): exit 130, the
+  chunks kept so far, and the command to resume; with --pictures-only, that
+  nothing is kept."""
+  from jaxnpg.cli import reproduce as reproduce_command
+
+  def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(reproduce_command,
+                      "reproduce_atlas" if atlas else "reproduce", interrupted)
+  out = tmp_path / "paper"
+  argv = ["reproduce", "--quick", "--quiet", "--out", str(out)]
+  argv += ["--atlas"] if atlas else ["--figure", "1"]
+  assert cli.main(argv) == 130
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1] == (f"jaxnpg reproduce: interrupted; no chunk is saved in "
+                     f"{out} yet. Resume with: jaxnpg " + " ".join(argv))
+  assert cli.main(argv + ["--pictures-only"]) == 130
+  assert "keeps no sweep" in capsys.readouterr().err
