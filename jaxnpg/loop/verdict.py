@@ -23,7 +23,7 @@ What each status needs (the ladder, in order; :class:`jaxnpg.Status`):
   irregular without repeating. An irregular (chaotic-looking) tail is not
   evidence: on 64 random (3, 4, 5) games at small tau with 4x the paper step, 7 of
   the 24 cells whose tail showed no progress at 20,000 iterations converged by
-  200,000 (transient chaos), none of those whose tail also repeated.
+  200,000 (transient chaos); none of those tails repeats, so none is STALLED.
 """
 
 from __future__ import annotations
