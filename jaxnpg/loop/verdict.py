@@ -44,6 +44,11 @@ PROGRESS = 0.01
 # within this fraction of the tail's largest gap of the record a fixed lag
 # before it.
 RECURRENCE_RTOL = 1e-3
+# The test reads at most this many tail records, evenly strided (a plateau
+# stays a plateau and a cycle a cycle): its cost grows with their square, and
+# at record_every = 1 over 1000 iterations all 500 tail records cost 20% of a
+# sweep (benchmarks/paths.py).
+RECURRENCE_RECORDS = 64
 
 
 class Verdict(NamedTuple):
@@ -130,18 +135,22 @@ def recurs(y, *, tail: float):
   """True where the second half of ``y``'s tail repeats an earlier stretch.
 
   ``y`` is ``(R, *batch)``, records first. The tail is the last ``tail``
-  fraction of the records before the final one (whose spacing may differ);
-  it repeats when, for some lag ``L`` of at least one record, each record of
-  its second half lies within ``RECURRENCE_RTOL`` times the tail's largest
-  finite value of the record ``L`` before it: a plateau (``L = 1``) or a cycle
-  whose period divides ``L`` records. A NaN never repeats. Fewer than four tail
-  records are no evidence (False).
+  fraction of the records before the final one (whose spacing may differ),
+  read every ``stride`` records so that at most ``RECURRENCE_RECORDS`` are; it
+  repeats when, for some lag ``L`` of at least one of those, each of its second
+  half lies within ``RECURRENCE_RTOL`` times the tail's largest finite value of
+  the one ``L`` before it: a plateau (``L = 1``) or a cycle whose period
+  divides ``L``. A NaN never repeats. Fewer than four tail records are no
+  evidence (False).
   """
   num = y.shape[0]
   length = int(round(tail * (num - 1)))
+  stride = max(1, -(-length // RECURRENCE_RECORDS))
+  length //= stride
   if length < 4:
     return jnp.zeros(y.shape[1:], bool)
-  z = y[num - 1 - length:num - 1]
+  last = num - 2                    # the final record is not read
+  z = y[last - stride * (length - 1):last + 1:stride]
   half = length // 2
   second = z[length - half:]
   scale = jnp.max(jnp.where(jnp.isfinite(z), jnp.abs(z), 0.0), axis=0)

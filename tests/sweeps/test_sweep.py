@@ -58,14 +58,17 @@ def _no_progress(y, ks, tail, progress=0.01):
               and second.max() < (1 - progress) * first.max())
 
 
-def _recurs(y, tail, rtol=1e-3):
-  """STALLED's second condition, plainly: the tail (records before the last)
-  has a lag L >= 1 at which each record of its second half is within rtol of
-  the tail's largest value of the record L before it."""
+def _recurs(y, tail, rtol=1e-3, most=64):
+  """STALLED's second condition, plainly: the tail (records before the last,
+  every stride-th so that at most `most` are read) has a lag L >= 1 at which
+  each record of its second half is within rtol of the tail's largest value
+  of the record L before it."""
   n = int(round(tail * (len(y) - 1)))
+  stride = max(1, -(-n // most))
+  n //= stride
   if n < 4:
     return False
-  z = y[len(y) - 1 - n:len(y) - 1]
+  z = np.array([y[len(y) - 2 - stride * (n - 1 - j)] for j in range(n)])
   half = n // 2
   scale = np.max(np.abs(z[np.isfinite(z)]), initial=0.0)
   for lag in range(1, n - half + 1):
