@@ -235,6 +235,11 @@ def check_qre_tau(tau) -> None:
         "approaches as lambda -> infinity.")
 
 
+def _tau_ok(tau):
+  """In-graph: each ``tau`` finite and ``> 0`` (what :func:`check_qre_tau` asks)."""
+  return jnp.isfinite(tau) & (tau > 0)
+
+
 def inputs_valid(game, tau, tol):
   """In-graph validity of a QRE problem: a bool per requested ``tau`` (flat).
 
@@ -244,8 +249,7 @@ def inputs_valid(game, tau, tol):
   payoffs; for a Markov game stochastic transitions and a discount in ``[0, 1)``).
   A ``False`` lane reads :attr:`QREStatus.INVALID_INPUT` with NaN results.
   """
-  tau = jnp.reshape(tau, (-1,))
-  ok = jnp.isfinite(tau) & (tau > 0) & game.valid()
+  ok = _tau_ok(jnp.reshape(tau, (-1,))) & game.valid()
   if tol is not None:
     tol = jnp.asarray(tol, game.dtype)
     ok = ok & jnp.isfinite(tol) & (tol > 0)
@@ -261,7 +265,7 @@ def make_tracer(game, tau, *, branch, max_events) -> Tracer:
   ``INVALID_INPUT`` by :func:`finish`.
   """
   tau = jnp.reshape(tau, (-1,)).astype(game.dtype)
-  ok = jnp.isfinite(tau) & (tau > 0)
+  ok = _tau_ok(tau)
   lam = jnp.where(ok, 1.0 / jnp.where(ok, tau, 1.0), 1.0)
   return Tracer(game, lam, branch=branch, max_events=max_events)
 

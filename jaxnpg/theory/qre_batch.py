@@ -30,13 +30,10 @@ from jaxnpg.theory.logit import (
 from jaxnpg.theory.qre_trace import advance
 
 
-def _tracer(game, tau, branch, max_events):
-  return make_tracer(game, tau, branch=branch, max_events=max_events)
-
-
 @functools.partial(jax.jit, static_argnames=("branch", "max_events"))
 def _init(games, tau, first_step, *, branch, max_events):
-  return jax.vmap(lambda g, t: _tracer(g, t, branch, max_events).init(first_step))(
+  return jax.vmap(lambda g, t: make_tracer(
+      g, t, branch=branch, max_events=max_events).init(first_step))(
       games, tau)
 
 
@@ -46,7 +43,7 @@ def _round(games, tau, state, idx, max_step, max_steps, round_steps, *, branch,
   """``round_steps`` attempts on the games ``idx``; the whole state back, and which
   games still run."""
   def one(g, t, s):
-    tr = _tracer(g, t, branch, max_events)
+    tr = make_tracer(g, t, branch=branch, max_events=max_events)
     traced = jnp.any(inputs_valid(g, t, None))   # an invalid game is not traced
     limit = jnp.where(traced, jnp.minimum(s.attempts + round_steps, max_steps), 0)
     s = advance(tr, s, max_step, limit)
@@ -58,7 +55,8 @@ def _round(games, tau, state, idx, max_step, max_steps, round_steps, *, branch,
 
 @functools.partial(jax.jit, static_argnames=("branch", "max_events"))
 def _finish(games, tau, state, tol, *, branch, max_events):
-  return jax.vmap(lambda g, t, s: finish(g, _tracer(g, t, branch, max_events), s,
+  return jax.vmap(lambda g, t, s: finish(
+      g, make_tracer(g, t, branch=branch, max_events=max_events), s,
                                          t, tol))(games, tau, state)
 
 
