@@ -193,7 +193,9 @@ def plot_exponent_map(atlas, path, *, boundary=None, eta_index=0, caption=None):
   ax.set_xlim(xe[0], xe[-1])
   ax.set_ylim(ye[0], ye[-1])
   if _draw_boundary(ax, atlas, boundary, eta_index) is not None:
-    ax.legend(fontsize="x-small", loc="lower right")
+    # Below the axes: inside, it covered cells (and their numbers).
+    ax.legend(fontsize="x-small", loc="upper center", frameon=False,
+              bbox_to_anchor=(0.5, -0.12))
   ax.set_title(f"Median largest Lyapunov exponent: {atlas.num_agents} agents, "
                f"actions {atlas.num_actions}", fontsize="medium")
   return finish(fig, path, caption, (_atlas_caption(atlas, eta_index),))
